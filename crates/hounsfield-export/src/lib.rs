@@ -1,0 +1,33 @@
+//! Output writers for Hounsfield: NumPy `.npy` files, PNG images and
+//! WebDataset tar shards, all written atomically.
+//!
+//! The crate knows nothing of DICOM or export recipes. It takes `ndarray`
+//! arrays and `serde` values and turns them into files that NumPy, image
+//! libraries and the Python `webdataset` package read.
+//!
+//! - [`atomic`]: write a file under a temporary name and rename it on commit.
+//! - [`npy`]: encode arrays as `.npy` format version 1.0.
+//! - [`png`]: encode 8- and 16-bit grayscale and RGB PNG images.
+//! - [`shard`]: pack samples into numbered, reproducible tar shards.
+
+#![deny(missing_docs)]
+
+pub mod atomic;
+pub mod error;
+pub mod npy;
+pub mod png;
+pub mod shard;
+
+pub use crate::atomic::{
+    write_atomic, write_atomic_with, write_json_atomic, AtomicFile, AtomicWriteOptions,
+};
+pub use crate::error::{Error, Result};
+pub use crate::npy::{encode_npy, npy_header, write_npy, write_npy_atomic, NpyElement};
+pub use crate::png::{
+    encode_png, encode_png_gray16, encode_png_gray8, encode_png_rgb16, encode_png_rgb8,
+    unit_array_to_u16, unit_array_to_u8, unit_to_u16, unit_to_u8, write_png_atomic, PngImage,
+};
+pub use crate::shard::{
+    validate_extension, validate_key, Sample, ShardInfo, ShardOptions, ShardWriter,
+    DEFAULT_NAME_PATTERN,
+};

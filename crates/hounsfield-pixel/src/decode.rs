@@ -1,0 +1,476 @@
+//! Pixel Data to stored values (PS3.5 8, Annex A.4; PS3.3 C.7.6.3).
+//!
+//! Native Pixel Data is unpacked here, not by `dicom-pixeldata`: its native
+//! path cannot handle Planar Configuration 1, Bits Allocated 1 or 32, or
+//! multi-frame bit-packed images, and its "no modality LUT" option skips the
+//! Bits Stored mask and sign extension. Encapsulated data goes through the
+//! `dicom-pixeldata` codecs and is then unpacked by the same code.
+
+use dicom_core::value::Value;
+use dicom_pixeldata::PixelDecoder;
+use dicom_transfer_syntax_registry::TransferSyntaxRegistry;
+use dicom_encoding::transfer_syntax::TransferSyntaxIndex;
+use hounsfield_dicom::{error_chain, tags, DicomFile, Finding, Severity};
+use ndarray::Array3;
+
+use crate::describe::{Photometric, PixelDescription};
+use crate::error::PixelError;
+
+/// Explicit VR Big Endian (retired), whose OW data the parser reads as
+/// 16-bit words.
+const EXPLICIT_VR_BIG_ENDIAN: &str = "1.2.840.10008.1.2.2";
+
+/// Limits that protect against absurd image dimensions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DecodeLimits {
+    /// Largest decoded frame, in bytes of stored samples, that a codec may
+    /// be asked to produce.
+    pub max_frame_bytes: u64,
+}
+
+impl Default for DecodeLimits {
+    fn default() -> Self {
+        // 1 GiB holds a 16384 x 16384 RGB frame at 16 bits per sample, far
+        // above any clinical image.
+        DecodeLimits {
+            max_frame_bytes: 1 << 30,
+        }
+    }
+}
+
+/// Stored values of one frame, channel-first `(samples, rows, columns)`:
+/// Bits Stored extracted, high bits masked off and sign extended per Pixel
+/// Representation. Colour samples are in `colour_space`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredFrame {
+    /// Values, shape `(samples per pixel, rows, columns)`.
+    pub values: Array3<i64>,
+    /// The photometric interpretation the values are in: the file's, or RGB
+    /// when the codec already converted YCbCr to RGB.
+    pub colour_space: Photometric,
+}
+
+/// The encapsulated transfer syntaxes whose codec converts YCbCr to RGB.
+fn codec_outputs_rgb(transfer_syntax: &str, photometric: &Photometric) -> bool {
+    let jpeg_family = matches!(
+        transfer_syntax,
+        "1.2.840.10008.1.2.4.50" | "1.2.840.10008.1.2.4.51"
+    );
+    let jpeg2000 = matches!(
+        transfer_syntax,
+        "1.2.840.10008.1.2.4.90" | "1.2.840.10008.1.2.4.91" | "1.2.840.10008.1.2.4.201"
+            | "1.2.840.10008.1.2.4.202" | "1.2.840.10008.1.2.4.203"
+    );
+    match photometric {
+        Photometric::YbrFull | Photometric::YbrFull422 => jpeg_family,
+        Photometric::YbrIct | Photometric::YbrRct => jpeg2000,
+        _ => false,
+    }
+}
+
+fn transfer_syntax_name(uid: &str) -> String {
+    TransferSyntaxRegistry
+        .get(uid)
+        .map(|ts| ts.name().to_string())
+        .unwrap_or_else(|| "unknown".to_string())
+}
+
+/// Decodes frame `frame` (0-based) of `file` to stored values.
+pub fn decode_frame(
+    file: &DicomFile,
+    description: &PixelDescription,
+    frame: u32,
+    limits: &DecodeLimits,
+    findings: &mut Vec<Finding>,
+) -> Result<StoredFrame, PixelError> {
+    if frame >= description.frames {
+        return Err(PixelError::FrameOutOfRange {
+            frame,
+            frames: description.frames,
+        });
+    }
+    let frame_bytes = description.native_frame_bits().div_ceil(8);
+    if frame_bytes > limits.max_frame_bytes {
+        return Err(PixelError::TooLarge {
+            description: description.summary(),
+            bytes: frame_bytes,
+            limit: limits.max_frame_bytes,
+        });
+    }
+    let element = file
+        .object
+        .get(tags::PIXEL_DATA)
+        .ok_or(PixelError::NoPixelData)?;
+    let transfer_syntax = file.transfer_syntax().trim_end_matches('\0').to_string();
+    match element.value() {
+        Value::Primitive(value) => {
+            let bytes = value.to_bytes();
+            let big_endian_words = transfer_syntax == EXPLICIT_VR_BIG_ENDIAN;
+            if frame == 0 {
+                check_native_length(description, bytes.len(), findings)?;
+            }
+            let values = unpack_native(description, &bytes, frame, big_endian_words)?;
+            Ok(StoredFrame {
+                values: finish_stored(description, values, findings)?,
+                colour_space: description.photometric.clone(),
+            })
+        }
+        Value::PixelSequence(_) => decode_encapsulated(file, description, frame, &transfer_syntax, findings),
+        Value::Sequence(_) => Err(PixelError::invalid(
+            tags::PIXEL_DATA,
+            "a sequence",
+            "Pixel Data must be a value or a pixel item sequence",
+        )),
+    }
+}
+
+fn decode_encapsulated(
+    file: &DicomFile,
+    description: &PixelDescription,
+    frame: u32,
+    transfer_syntax: &str,
+    findings: &mut Vec<Finding>,
+) -> Result<StoredFrame, PixelError> {
+    let name = transfer_syntax_name(transfer_syntax);
+    match TransferSyntaxRegistry.get(transfer_syntax) {
+        None => {
+            return Err(PixelError::UnsupportedTransferSyntax {
+                uid: transfer_syntax.to_string(),
+                name,
+                reason: "the transfer syntax is not known".into(),
+            })
+        }
+        Some(ts) if !ts.can_decode_all() => {
+            return Err(PixelError::UnsupportedTransferSyntax {
+                uid: transfer_syntax.to_string(),
+                name,
+                reason: "no decoder for it is built in".into(),
+            })
+        }
+        Some(_) => {}
+    }
+    let decoded = file
+        .object
+        .decode_pixel_data_frame(frame)
+        .map_err(|error| PixelError::Decode {
+            syntax: name.clone(),
+            message: error_chain(&error),
+        })?;
+    let decoded_bits = u32::from(decoded.bits_allocated());
+    let mut layout = description.clone();
+    layout.frames = 1;
+    layout.planar = false;
+    if decoded_bits != layout.bits_allocated {
+        if !matches!(decoded_bits, 8 | 16 | 32) {
+            return Err(PixelError::Decode {
+                syntax: name,
+                message: format!("the codec returned {decoded_bits}-bit samples"),
+            });
+        }
+        layout.bits_allocated = decoded_bits;
+        layout.high_bit = layout.high_bit.min(decoded_bits - 1);
+        layout.bits_stored = layout.bits_stored.min(decoded_bits);
+    }
+    let data = decoded.data();
+    let expected = layout.native_length() as usize;
+    if data.len() < expected {
+        return Err(PixelError::Decode {
+            syntax: name,
+            message: format!(
+                "the codec returned {} bytes for frame {frame}, expected {expected} for {}",
+                data.len(),
+                description.summary()
+            ),
+        });
+    }
+    let values = unpack_native(&layout, data, 0, false)?;
+    let colour_space = if codec_outputs_rgb(transfer_syntax, &description.photometric) {
+        Photometric::Rgb
+    } else {
+        description.photometric.clone()
+    };
+    Ok(StoredFrame {
+        values: finish_stored(&layout, values, findings)?,
+        colour_space,
+    })
+}
+
+/// Checks the native Pixel Data length against the attributes (PS3.5 8.1.1):
+/// one trailing pad byte is normal, excess bytes are ignored with a warning,
+/// too few bytes are an error.
+fn check_native_length(
+    description: &PixelDescription,
+    actual: usize,
+    findings: &mut Vec<Finding>,
+) -> Result<(), PixelError> {
+    let expected = description.native_length() as usize;
+    if actual < expected {
+        return Err(PixelError::PixelDataTooShort {
+            expected,
+            actual,
+            description: description.summary(),
+        });
+    }
+    let padded = expected + expected % 2;
+    if actual > padded {
+        findings.push(Finding::about(
+            Severity::Warning,
+            "pixel-data-excess",
+            tags::PIXEL_DATA,
+            format!(
+                "Pixel Data has {actual} bytes, {expected} expected for {}; the extra bytes were ignored",
+                description.summary()
+            ),
+        ));
+    } else if expected % 2 == 1 && actual == expected {
+        findings.push(Finding::about(
+            Severity::Warning,
+            "pixel-data-odd-length",
+            tags::PIXEL_DATA,
+            format!("Pixel Data has an odd length ({actual} bytes) without the pad byte"),
+        ));
+    }
+    Ok(())
+}
+
+/// Reads the raw container values of one frame, channel-first.
+fn unpack_native(
+    description: &PixelDescription,
+    bytes: &[u8],
+    frame: u32,
+    big_endian_words: bool,
+) -> Result<Array3<u32>, PixelError> {
+    let pixels = description.pixels_per_frame();
+    let samples = description.samples_per_pixel as usize;
+    let count = pixels * samples;
+    let bits = description.bits_allocated as usize;
+    let first_bit = count as u64 * bits as u64 * u64::from(frame);
+    let needed_bits = first_bit + (count * bits) as u64;
+    if (bytes.len() as u64) * 8 < needed_bits {
+        return Err(PixelError::PixelDataTooShort {
+            expected: needed_bits.div_ceil(8) as usize,
+            actual: bytes.len(),
+            description: description.summary(),
+        });
+    }
+    let start = (first_bit / 8) as usize;
+    let raw: Vec<u32> = match bits {
+        1 => {
+            // PS3.5 D.2: pixels are packed least significant bit first and
+            // frames follow each other without padding to a byte.
+            (0..count as u64)
+                .map(|i| {
+                    let bit = first_bit + i;
+                    u32::from((bytes[(bit / 8) as usize] >> (bit % 8)) & 1)
+                })
+                .collect()
+        }
+        8 => bytes[start..start + count].iter().map(|&b| u32::from(b)).collect(),
+        16 => bytes[start..start + 2 * count]
+            .chunks_exact(2)
+            .map(|pair| u32::from(u16::from_le_bytes([pair[0], pair[1]])))
+            .collect(),
+        32 => bytes[start..start + 4 * count]
+            .chunks_exact(4)
+            .map(|quad| {
+                if big_endian_words {
+                    // The parser turned each big-endian 16-bit word into host
+                    // order; the first word holds the high half of the value.
+                    let high = u32::from(u16::from_le_bytes([quad[0], quad[1]]));
+                    let low = u32::from(u16::from_le_bytes([quad[2], quad[3]]));
+                    (high << 16) | low
+                } else {
+                    u32::from_le_bytes([quad[0], quad[1], quad[2], quad[3]])
+                }
+            })
+            .collect(),
+        other => {
+            return Err(PixelError::Unsupported(format!(
+                "Bits Allocated {other}"
+            )))
+        }
+    };
+    let shape = (samples, description.rows as usize, description.columns as usize);
+    let planes = if description.planar || samples == 1 {
+        Array3::from_shape_vec(shape, raw)
+    } else {
+        // Interleaved: pixel-major (R G B R G B ...), so read as
+        // (rows, columns, samples) and move the sample axis first.
+        Array3::from_shape_vec(
+            (description.rows as usize, description.columns as usize, samples),
+            raw,
+        )
+        .map(|interleaved| {
+            interleaved
+                .permuted_axes([2, 0, 1])
+                .as_standard_layout()
+                .into_owned()
+        })
+    };
+    planes.map_err(|error| PixelError::Unsupported(format!("pixel layout: {error}")))
+}
+
+/// Extracts Bits Stored bits ending at High Bit and sign-extends them
+/// (PS3.5 8.1.1, PS3.3 C.7.6.3.1). Counts container values whose unused
+/// bits were set, which is a warning: they may hold overlays (PS3.3 C.9.2)
+/// or garbage.
+fn finish_stored(
+    description: &PixelDescription,
+    raw: Array3<u32>,
+    findings: &mut Vec<Finding>,
+) -> Result<Array3<i64>, PixelError> {
+    let stored = description.bits_stored;
+    let shift = description.high_bit + 1 - stored;
+    let mask: u64 = (1u64 << stored) - 1;
+    let sign_bit: u64 = 1u64 << (stored - 1);
+    let signed = description.signed;
+    let container = description.bits_allocated;
+    let used: u64 = mask << shift;
+    let container_mask: u64 = if container >= 32 { u32::MAX.into() } else { (1u64 << container) - 1 };
+    let unused = container_mask & !used;
+    let mut dirty = 0usize;
+    let values = raw.mapv(|word| {
+        let word = u64::from(word);
+        let value = (word >> shift) & mask;
+        let negative = signed && value & sign_bit != 0;
+        let high = word & unused;
+        // Sign-extended two's complement fills the bits above High Bit with
+        // copies of the sign; that is not a defect.
+        let expected_high = if negative { unused & !((1u64 << shift) - 1) } else { 0 };
+        if high != 0 && high != expected_high {
+            dirty += 1;
+        }
+        if negative {
+            value as i64 - (1i64 << stored)
+        } else {
+            value as i64
+        }
+    });
+    if dirty > 0 {
+        findings.push(Finding::about(
+            Severity::Warning,
+            "bits-outside-bits-stored",
+            tags::BITS_STORED,
+            format!(
+                "{dirty} sample(s) had non-zero bits outside Bits Stored ({stored}) and High Bit ({}); they were masked off",
+                description.high_bit
+            ),
+        ));
+    }
+    Ok(values)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn gray(bits_allocated: u32, bits_stored: u32, signed: bool) -> PixelDescription {
+        PixelDescription {
+            rows: 2,
+            columns: 2,
+            samples_per_pixel: 1,
+            bits_allocated,
+            bits_stored,
+            high_bit: bits_stored - 1,
+            signed,
+            photometric: Photometric::Monochrome2,
+            planar: false,
+            frames: 1,
+        }
+    }
+
+    fn words(values: &[u16]) -> Vec<u8> {
+        values.iter().flat_map(|v| v.to_le_bytes()).collect()
+    }
+
+    #[test]
+    fn garbage_above_bits_stored_is_masked_and_counted() {
+        // GOTCHAS G-05 / PS3.5 8.1.1: BS 12, HB 11, PR 0; words
+        // [0x0400, 0xF400, 0x1FFF, 0x8000] hold SVs [1024, 1024, 4095, 0].
+        let description = gray(16, 12, false);
+        let raw = unpack_native(&description, &words(&[0x0400, 0xF400, 0x1FFF, 0x8000]), 0, false).unwrap();
+        let mut findings = Vec::new();
+        let stored = finish_stored(&description, raw, &mut findings).unwrap();
+        assert_eq!(stored.iter().copied().collect::<Vec<_>>(), [1024, 1024, 4095, 0]);
+        assert_eq!(findings.len(), 1);
+        assert!(findings[0].message.starts_with("3 sample(s)"), "{}", findings[0].message);
+    }
+
+    #[test]
+    fn signed_12_bit_is_sign_extended_from_bit_11() {
+        // Two's complement in the low 12 bits: 0xFFF is -1, 0x800 is -2048,
+        // 0x7FF is 2047; 0xFBD0 is -1072 already sign-extended to 16 bits.
+        let description = gray(16, 12, true);
+        let raw = unpack_native(&description, &words(&[0x0FFF, 0x0800, 0x07FF, 0xFBD0]), 0, false).unwrap();
+        let mut findings = Vec::new();
+        let stored = finish_stored(&description, raw, &mut findings).unwrap();
+        assert_eq!(stored.iter().copied().collect::<Vec<_>>(), [-1, -2048, 2047, -1072]);
+        assert!(findings.is_empty(), "{findings:?}");
+    }
+
+    #[test]
+    fn planar_and_interleaved_rgb_give_the_same_planes() {
+        // GOTCHAS G-09: red, green, blue, white pixels.
+        let mut description = gray(8, 8, false);
+        description.samples_per_pixel = 3;
+        description.photometric = Photometric::Rgb;
+        let interleaved = [255, 0, 0, 0, 255, 0, 0, 0, 255, 255, 255, 255];
+        let by_plane = [255, 0, 0, 255, 0, 255, 0, 255, 0, 0, 255, 255];
+        let a = unpack_native(&description, &interleaved, 0, false).unwrap();
+        description.planar = true;
+        let b = unpack_native(&description, &by_plane, 0, false).unwrap();
+        assert_eq!(a, b);
+        assert_eq!(a[[0, 0, 0]], 255);
+        assert_eq!(a[[1, 0, 1]], 255);
+        assert_eq!(a[[2, 1, 0]], 255);
+        assert_eq!(a[[1, 1, 0]], 0);
+    }
+
+    #[test]
+    fn one_bit_frames_continue_mid_byte() {
+        // 2x2 frames of 1 bit: frame 1 starts at bit 4 of byte 0
+        // (PS3.5 D.2, least significant bit first).
+        let mut description = gray(1, 1, false);
+        description.frames = 2;
+        let raw = unpack_native(&description, &[0b1010_0110], 1, false).unwrap();
+        assert_eq!(raw.iter().copied().collect::<Vec<_>>(), [0, 1, 0, 1]);
+        let raw = unpack_native(&description, &[0b1010_0110], 0, false).unwrap();
+        assert_eq!(raw.iter().copied().collect::<Vec<_>>(), [0, 1, 1, 0]);
+    }
+
+    #[test]
+    fn short_pixel_data_is_an_error_naming_lengths() {
+        let description = gray(16, 16, false);
+        let error = unpack_native(&description, &[0; 6], 0, false).unwrap_err();
+        let message = error.to_string();
+        assert!(message.contains("expected 8 bytes") && message.contains("found 6"), "{message}");
+    }
+
+    #[test]
+    fn native_length_check_follows_ps3_5() {
+        // GOTCHAS G-03: 3x5 8-bit image is 15 bytes; 16 (pad) is silent,
+        // 15 (odd) and 20 (excess) warn, 14 fails.
+        let mut description = gray(8, 8, false);
+        description.rows = 3;
+        description.columns = 5;
+        let mut findings = Vec::new();
+        check_native_length(&description, 16, &mut findings).unwrap();
+        assert!(findings.is_empty());
+        check_native_length(&description, 15, &mut findings).unwrap();
+        check_native_length(&description, 20, &mut findings).unwrap();
+        assert_eq!(findings.len(), 2);
+        let error = check_native_length(&description, 14, &mut findings).unwrap_err().to_string();
+        assert!(error.contains("expected 15") && error.contains("found 14"), "{error}");
+    }
+
+    #[test]
+    fn big_endian_32_bit_words_are_reassembled() {
+        // 0x00012345 in big-endian bytes 00 01 23 45, read by the parser as
+        // two host-order words 0x0001 and 0x2345.
+        let mut description = gray(32, 32, false);
+        description.rows = 1;
+        description.columns = 1;
+        let raw = unpack_native(&description, &[0x01, 0x00, 0x45, 0x23], 0, true).unwrap();
+        assert_eq!(raw[[0, 0, 0]], 0x0001_2345);
+    }
+}
