@@ -75,7 +75,9 @@ pub fn parse_decimal_string(text: &str) -> Option<f64> {
 pub fn parse_integer_string(text: &str) -> Option<i64> {
     let text = trim_value(text);
     let value = text.parse::<i64>().ok()?;
-    (-(1i64 << 31)..(1i64 << 31)).contains(&value).then_some(value)
+    (-(1i64 << 31)..(1i64 << 31))
+        .contains(&value)
+        .then_some(value)
 }
 
 fn numbers<T: Copy + Into<f64>>(values: &[T]) -> Vec<f64> {
@@ -179,7 +181,9 @@ pub fn us_or_ss(object: &Object, tag: Tag, signed: bool) -> Result<Option<i64>, 
     let raw: Option<u16> = match value {
         PrimitiveValue::U16(v) => v.first().copied(),
         PrimitiveValue::I16(v) => v.first().map(|&x| x as u16),
-        PrimitiveValue::U8(bytes) if bytes.len() >= 2 => Some(u16::from_le_bytes([bytes[0], bytes[1]])),
+        PrimitiveValue::U8(bytes) if bytes.len() >= 2 => {
+            Some(u16::from_le_bytes([bytes[0], bytes[1]]))
+        }
         _ => {
             return integer(object, tag);
         }
@@ -201,7 +205,10 @@ pub fn check_uid(uid: &str) -> Result<(), String> {
         return Err("empty UID".into());
     }
     if uid.len() > 64 {
-        return Err(format!("UID is {} characters long, the maximum is 64", uid.len()));
+        return Err(format!(
+            "UID is {} characters long, the maximum is 64",
+            uid.len()
+        ));
     }
     for component in uid.split('.') {
         if component.is_empty() {
@@ -262,15 +269,28 @@ mod tests {
             VR::DS,
             PrimitiveValue::Strs(["40".to_string(), "300".to_string()].into()),
         );
-        assert_eq!(decimals(&object, tags::WINDOW_CENTER).unwrap(), Some(vec![40.0, 300.0]));
+        assert_eq!(
+            decimals(&object, tags::WINDOW_CENTER).unwrap(),
+            Some(vec![40.0, 300.0])
+        );
     }
 
     #[test]
     fn us_or_ss_takes_sign_from_pixel_representation() {
         // 0xF830 is -2000 as a signed 16-bit value and 63536 as unsigned.
-        let object = object_with(tags::PIXEL_PADDING_VALUE, VR::US, PrimitiveValue::from(0xF830u16));
-        assert_eq!(us_or_ss(&object, tags::PIXEL_PADDING_VALUE, true).unwrap(), Some(-2000));
-        assert_eq!(us_or_ss(&object, tags::PIXEL_PADDING_VALUE, false).unwrap(), Some(63536));
+        let object = object_with(
+            tags::PIXEL_PADDING_VALUE,
+            VR::US,
+            PrimitiveValue::from(0xF830u16),
+        );
+        assert_eq!(
+            us_or_ss(&object, tags::PIXEL_PADDING_VALUE, true).unwrap(),
+            Some(-2000)
+        );
+        assert_eq!(
+            us_or_ss(&object, tags::PIXEL_PADDING_VALUE, false).unwrap(),
+            Some(63536)
+        );
     }
 
     #[test]

@@ -73,9 +73,9 @@ impl std::fmt::Display for Framing {
 
 fn is_vr(bytes: &[u8]) -> bool {
     const VRS: [&[u8; 2]; 34] = [
-        b"AE", b"AS", b"AT", b"CS", b"DA", b"DS", b"DT", b"FL", b"FD", b"IS", b"LO", b"LT",
-        b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"PN", b"SH", b"SL", b"SQ", b"SS", b"ST",
-        b"SV", b"TM", b"UC", b"UI", b"UL", b"UN", b"UR", b"US", b"UT", b"UV",
+        b"AE", b"AS", b"AT", b"CS", b"DA", b"DS", b"DT", b"FL", b"FD", b"IS", b"LO", b"LT", b"OB",
+        b"OD", b"OF", b"OL", b"OV", b"OW", b"PN", b"SH", b"SL", b"SQ", b"SS", b"ST", b"SV", b"TM",
+        b"UC", b"UI", b"UL", b"UN", b"UR", b"US", b"UT", b"UV",
     ];
     bytes.len() >= 2 && VRS.iter().any(|vr| vr[..] == bytes[..2])
 }
@@ -293,7 +293,10 @@ mod tests {
     fn sniff_rejects_text_and_short_input() {
         assert_eq!(sniff(b"hello, this is a text file, not DICOM at all"), None);
         assert_eq!(sniff(b""), None);
-        assert_eq!(sniff(&[0x08, 0x00, 0x05, 0x00, 0xff, 0xff, 0xff, 0x7f]), None);
+        assert_eq!(
+            sniff(&[0x08, 0x00, 0x05, 0x00, 0xff, 0xff, 0xff, 0x7f]),
+            None
+        );
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! Atomic file writes: write to a temporary file in the target directory, then rename.
 //!
-//! A reader that opens the final path sees either the previous file or the
+//! A reader that opens the final path gets either the previous file or the
 //! complete new one, never a partial write, because `rename` within one
 //! directory replaces the name in a single step on POSIX file systems.
 
@@ -32,7 +32,7 @@ pub struct AtomicWriteOptions {
     /// Default: false. Every `fsync` waits for the storage device, which costs
     /// from milliseconds on a local SSD to far more on network file systems,
     /// and an export writes many files. The rename alone already guarantees
-    /// that no process sees a partial file. A crash of the whole machine can
+    /// that no process reads a partial file. A crash of the whole machine can
     /// still leave an empty or truncated file under the final name on some
     /// file systems, and a rerun of the export recreates it.
     pub fsync: bool,
@@ -194,12 +194,10 @@ impl AtomicFile {
                         path: self.final_path.clone(),
                     });
                 }
-                fs::rename(&self.temp_path, &self.final_path).map_err(|source| {
-                    Error::Rename {
-                        from: self.temp_path.clone(),
-                        to: self.final_path.clone(),
-                        source,
-                    }
+                fs::rename(&self.temp_path, &self.final_path).map_err(|source| Error::Rename {
+                    from: self.temp_path.clone(),
+                    to: self.final_path.clone(),
+                    source,
                 })?;
                 self.committed = true;
                 Ok(())
@@ -328,8 +326,8 @@ fn create_temp_file(dir: &Path, file_name: &std::ffi::OsStr) -> Result<(File, Pa
         source: io::Error::new(
             io::ErrorKind::AlreadyExists,
             format!(
-                "all {MAX_TEMP_NAME_ATTEMPTS} temporary names are taken; \
-                 remove stale .*.tmp-* files from the directory"
+                "all {MAX_TEMP_NAME_ATTEMPTS} temporary names are taken. \
+                 Remove stale .*.tmp-* files from the directory"
             ),
         ),
     })

@@ -69,7 +69,7 @@ pub enum Error {
     },
 
     /// The final path exists and the caller set `overwrite` to false.
-    #[error("{path} already exists; remove it or set overwrite to true to replace it")]
+    #[error("{path} already exists. Remove it or set overwrite to true to replace it")]
     AlreadyExists {
         /// The existing final path.
         path: PathBuf,
@@ -80,7 +80,7 @@ pub enum Error {
     InvalidKey {
         /// The rejected key.
         key: String,
-        /// Why the key was rejected.
+        /// Reason for the rejection.
         reason: String,
     },
 
@@ -91,12 +91,12 @@ pub enum Error {
         key: String,
         /// The rejected extension.
         extension: String,
-        /// Why the extension was rejected.
+        /// Reason for the rejection.
         reason: String,
     },
 
     /// A sample has no members, so a WebDataset reader would never see it.
-    #[error("sample {key:?} has no members; add at least one member before writing it")]
+    #[error("sample {key:?} has no members. Add at least one member before writing it")]
     EmptySample {
         /// The key of the empty sample.
         key: String,
@@ -104,8 +104,8 @@ pub enum Error {
 
     /// A sample key was already written earlier in the same run.
     #[error(
-        "duplicate sample key {key:?}: it was already written to {shard}; \
-         every sample in a run needs its own key"
+        "duplicate sample key {key:?}, already written to {shard}. \
+         Every sample in a run needs its own key"
     )]
     DuplicateKey {
         /// The repeated key.
@@ -119,21 +119,21 @@ pub enum Error {
     InvalidNamePattern {
         /// The rejected pattern.
         pattern: String,
-        /// Why the pattern was rejected.
+        /// Reason for the rejection.
         reason: String,
     },
 
     /// A shard option is out of range.
     #[error("invalid shard options: {reason}")]
     InvalidShardOptions {
-        /// Which option is invalid and why.
+        /// Name of the invalid option and the reason.
         reason: String,
     },
 
     /// A shard writer was used again after an I/O error discarded its open shard.
     #[error(
-        "shard writer for {dir} stopped after an earlier write error; \
-         the samples of the discarded shard were not written, so rerun the export"
+        "shard writer for {dir} stopped after an earlier write error. \
+         The samples of the discarded shard were not written, so rerun the export"
     )]
     ShardWriterFailed {
         /// The output directory of the writer.
@@ -166,7 +166,7 @@ pub enum Error {
         shape: Vec<usize>,
         /// Requested image type, for example `RGB PNG`.
         kind: &'static str,
-        /// Why the shape was rejected.
+        /// Reason for the rejection.
         reason: String,
     },
 
@@ -180,7 +180,7 @@ pub enum Error {
     /// Serializing a value to JSON failed.
     #[error("failed to serialize {what} to JSON: {source}")]
     Json {
-        /// What was being serialized, for example a member name or a file path.
+        /// Description of the value, for example a member name or a file path.
         what: String,
         /// The serializer error.
         source: serde_json::Error,

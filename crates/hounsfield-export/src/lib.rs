@@ -1,14 +1,37 @@
 //! Output writers for Hounsfield: NumPy `.npy` files, PNG images and
 //! WebDataset tar shards, all written atomically.
 //!
-//! The crate knows nothing of DICOM or export recipes. It takes `ndarray`
-//! arrays and `serde` values and turns them into files that NumPy, image
+//! The crate does not depend on DICOM code or export recipes. It takes
+//! `ndarray` arrays and `serde` values and turns them into files that NumPy, image
 //! libraries and the Python `webdataset` package read.
 //!
 //! - [`atomic`]: write a file under a temporary name and rename it on commit.
 //! - [`npy`]: encode arrays as `.npy` format version 1.0.
-//! - [`png`]: encode 8- and 16-bit grayscale and RGB PNG images.
+//! - [`png`](crate::png): encode 8- and 16-bit grayscale and RGB PNG images.
 //! - [`shard`]: pack samples into numbered, reproducible tar shards.
+//!
+//! ```
+//! use hounsfield_export::{encode_png_gray16, Sample, ShardOptions, ShardWriter};
+//! use ndarray::Array2;
+//!
+//! # fn main() -> Result<(), hounsfield_export::Error> {
+//! # let dir = tempfile::tempdir().unwrap();
+//! let slice = Array2::<f32>::zeros((512, 512));
+//! let display = Array2::<u16>::zeros((512, 512));
+//!
+//! let mut writer = ShardWriter::new(dir.path(), ShardOptions::default())?;
+//! let mut sample = Sample::new("case001_slice042");
+//! sample.push_npy("npy", slice.view())?;
+//! sample.push_member("png", encode_png_gray16(display.view())?);
+//! sample.push_json("json", &serde_json::json!({"slice": 42}))?;
+//! writer.write_sample(&sample)?;
+//!
+//! let shards = writer.finish()?;
+//! assert_eq!(shards[0].file_name, "shard-000000.tar");
+//! assert_eq!(shards[0].keys, ["case001_slice042"]);
+//! # Ok(())
+//! # }
+//! ```
 
 #![deny(missing_docs)]
 

@@ -18,9 +18,11 @@
 //! differs from NumPy's own. It also pulls in the `py_literal` parser with
 //! `pest` and `num-bigint`, which is more code than this writer.
 //!
-//! NumPy's writer also adds up to 21 spare spaces so that the header can grow
-//! in place when data is appended. This encoder does not, and readers do not
-//! depend on those spaces.
+//! NumPy's writer (checked in NumPy 2.4.6) also adds up to 21 spare spaces so
+//! that the header can grow in place when data is appended, and it always pads
+//! with at least one space. This encoder pads with 0 to 63 spaces only.
+//! `numpy.load` reads both forms, with and without `mmap_mode` (checked in
+//! 2.4.6, including a header that needs no padding).
 
 use std::fmt::Write as _;
 use std::io::Write;
@@ -320,7 +322,10 @@ mod tests {
             .chunks_exact(2)
             .map(|pair| u16::from_le_bytes([pair[0], pair[1]]))
             .collect();
-        assert_eq!(data, vec![0, 1, 10, 11, 20, 21, 100, 101, 110, 111, 120, 121]);
+        assert_eq!(
+            data,
+            vec![0, 1, 10, 11, 20, 21, 100, 101, 110, 111, 120, 121]
+        );
     }
 
     #[test]
@@ -339,8 +344,8 @@ mod tests {
 
     #[test]
     fn fortran_and_strided_views_in_c_order() {
-        let fortran = Array::from_shape_vec((2, 3).f(), vec![1.0f32, 4.0, 2.0, 5.0, 3.0, 6.0])
-            .unwrap();
+        let fortran =
+            Array::from_shape_vec((2, 3).f(), vec![1.0f32, 4.0, 2.0, 5.0, 3.0, 6.0]).unwrap();
         let c_order = arr2(&[[1.0f32, 2.0, 3.0], [4.0, 5.0, 6.0]]);
         let wide = arr2(&[[1i16, 0, 2, 0, 3], [4, 0, 5, 0, 6]]);
         let strided = wide.slice(ndarray::s![.., ..;2]);
@@ -359,12 +364,30 @@ mod tests {
 
     #[test]
     fn descr_per_element_type() {
-        assert_eq!(header_dict(&encode_npy(arr1(&[1u8]).view()).unwrap())[11..14], *"|u1");
-        assert_eq!(header_dict(&encode_npy(arr1(&[1u16]).view()).unwrap())[11..14], *"<u2");
-        assert_eq!(header_dict(&encode_npy(arr1(&[1i16]).view()).unwrap())[11..14], *"<i2");
-        assert_eq!(header_dict(&encode_npy(arr1(&[1i32]).view()).unwrap())[11..14], *"<i4");
-        assert_eq!(header_dict(&encode_npy(arr1(&[1f32]).view()).unwrap())[11..14], *"<f4");
-        assert_eq!(header_dict(&encode_npy(arr1(&[1f64]).view()).unwrap())[11..14], *"<f8");
+        assert_eq!(
+            header_dict(&encode_npy(arr1(&[1u8]).view()).unwrap())[11..14],
+            *"|u1"
+        );
+        assert_eq!(
+            header_dict(&encode_npy(arr1(&[1u16]).view()).unwrap())[11..14],
+            *"<u2"
+        );
+        assert_eq!(
+            header_dict(&encode_npy(arr1(&[1i16]).view()).unwrap())[11..14],
+            *"<i2"
+        );
+        assert_eq!(
+            header_dict(&encode_npy(arr1(&[1i32]).view()).unwrap())[11..14],
+            *"<i4"
+        );
+        assert_eq!(
+            header_dict(&encode_npy(arr1(&[1f32]).view()).unwrap())[11..14],
+            *"<f4"
+        );
+        assert_eq!(
+            header_dict(&encode_npy(arr1(&[1f64]).view()).unwrap())[11..14],
+            *"<f8"
+        );
     }
 
     #[test]

@@ -7,9 +7,9 @@
 //! `dicom-pixeldata` codecs and is then unpacked by the same code.
 
 use dicom_core::value::Value;
+use dicom_encoding::transfer_syntax::TransferSyntaxIndex;
 use dicom_pixeldata::PixelDecoder;
 use dicom_transfer_syntax_registry::TransferSyntaxRegistry;
-use dicom_encoding::transfer_syntax::TransferSyntaxIndex;
 use hounsfield_dicom::{error_chain, tags, DicomFile, Finding, Severity};
 use ndarray::Array3;
 
@@ -58,8 +58,11 @@ fn codec_outputs_rgb(transfer_syntax: &str, photometric: &Photometric) -> bool {
     );
     let jpeg2000 = matches!(
         transfer_syntax,
-        "1.2.840.10008.1.2.4.90" | "1.2.840.10008.1.2.4.91" | "1.2.840.10008.1.2.4.201"
-            | "1.2.840.10008.1.2.4.202" | "1.2.840.10008.1.2.4.203"
+        "1.2.840.10008.1.2.4.90"
+            | "1.2.840.10008.1.2.4.91"
+            | "1.2.840.10008.1.2.4.201"
+            | "1.2.840.10008.1.2.4.202"
+            | "1.2.840.10008.1.2.4.203"
     );
     match photometric {
         Photometric::YbrFull | Photometric::YbrFull422 => jpeg_family,
@@ -115,7 +118,9 @@ pub fn decode_frame(
                 colour_space: description.photometric.clone(),
             })
         }
-        Value::PixelSequence(_) => decode_encapsulated(file, description, frame, &transfer_syntax, findings),
+        Value::PixelSequence(_) => {
+            decode_encapsulated(file, description, frame, &transfer_syntax, findings)
+        }
         Value::Sequence(_) => Err(PixelError::invalid(
             tags::PIXEL_DATA,
             "a sequence",
@@ -265,7 +270,10 @@ fn unpack_native(
                 })
                 .collect()
         }
-        8 => bytes[start..start + count].iter().map(|&b| u32::from(b)).collect(),
+        8 => bytes[start..start + count]
+            .iter()
+            .map(|&b| u32::from(b))
+            .collect(),
         16 => bytes[start..start + 2 * count]
             .chunks_exact(2)
             .map(|pair| u32::from(u16::from_le_bytes([pair[0], pair[1]])))
@@ -284,20 +292,24 @@ fn unpack_native(
                 }
             })
             .collect(),
-        other => {
-            return Err(PixelError::Unsupported(format!(
-                "Bits Allocated {other}"
-            )))
-        }
+        other => return Err(PixelError::Unsupported(format!("Bits Allocated {other}"))),
     };
-    let shape = (samples, description.rows as usize, description.columns as usize);
+    let shape = (
+        samples,
+        description.rows as usize,
+        description.columns as usize,
+    );
     let planes = if description.planar || samples == 1 {
         Array3::from_shape_vec(shape, raw)
     } else {
         // Interleaved: pixel-major (R G B R G B ...), so read as
         // (rows, columns, samples) and move the sample axis first.
         Array3::from_shape_vec(
-            (description.rows as usize, description.columns as usize, samples),
+            (
+                description.rows as usize,
+                description.columns as usize,
+                samples,
+            ),
             raw,
         )
         .map(|interleaved| {
@@ -326,7 +338,11 @@ fn finish_stored(
     let signed = description.signed;
     let container = description.bits_allocated;
     let used: u64 = mask << shift;
-    let container_mask: u64 = if container >= 32 { u32::MAX.into() } else { (1u64 << container) - 1 };
+    let container_mask: u64 = if container >= 32 {
+        u32::MAX.into()
+    } else {
+        (1u64 << container) - 1
+    };
     let unused = container_mask & !used;
     let mut dirty = 0usize;
     let values = raw.mapv(|word| {
@@ -336,7 +352,11 @@ fn finish_stored(
         let high = word & unused;
         // Sign-extended two's complement fills the bits above High Bit with
         // copies of the sign; that is not a defect.
-        let expected_high = if negative { unused & !((1u64 << shift) - 1) } else { 0 };
+        let expected_high = if negative {
+            unused & !((1u64 << shift) - 1)
+        } else {
+            0
+        };
         if high != 0 && high != expected_high {
             dirty += 1;
         }
@@ -388,12 +408,25 @@ mod tests {
         // GOTCHAS G-05 / PS3.5 8.1.1: BS 12, HB 11, PR 0; words
         // [0x0400, 0xF400, 0x1FFF, 0x8000] hold SVs [1024, 1024, 4095, 0].
         let description = gray(16, 12, false);
-        let raw = unpack_native(&description, &words(&[0x0400, 0xF400, 0x1FFF, 0x8000]), 0, false).unwrap();
+        let raw = unpack_native(
+            &description,
+            &words(&[0x0400, 0xF400, 0x1FFF, 0x8000]),
+            0,
+            false,
+        )
+        .unwrap();
         let mut findings = Vec::new();
         let stored = finish_stored(&description, raw, &mut findings).unwrap();
-        assert_eq!(stored.iter().copied().collect::<Vec<_>>(), [1024, 1024, 4095, 0]);
+        assert_eq!(
+            stored.iter().copied().collect::<Vec<_>>(),
+            [1024, 1024, 4095, 0]
+        );
         assert_eq!(findings.len(), 1);
-        assert!(findings[0].message.starts_with("3 sample(s)"), "{}", findings[0].message);
+        assert!(
+            findings[0].message.starts_with("3 sample(s)"),
+            "{}",
+            findings[0].message
+        );
     }
 
     #[test]
@@ -401,10 +434,19 @@ mod tests {
         // Two's complement in the low 12 bits: 0xFFF is -1, 0x800 is -2048,
         // 0x7FF is 2047; 0xFBD0 is -1072 already sign-extended to 16 bits.
         let description = gray(16, 12, true);
-        let raw = unpack_native(&description, &words(&[0x0FFF, 0x0800, 0x07FF, 0xFBD0]), 0, false).unwrap();
+        let raw = unpack_native(
+            &description,
+            &words(&[0x0FFF, 0x0800, 0x07FF, 0xFBD0]),
+            0,
+            false,
+        )
+        .unwrap();
         let mut findings = Vec::new();
         let stored = finish_stored(&description, raw, &mut findings).unwrap();
-        assert_eq!(stored.iter().copied().collect::<Vec<_>>(), [-1, -2048, 2047, -1072]);
+        assert_eq!(
+            stored.iter().copied().collect::<Vec<_>>(),
+            [-1, -2048, 2047, -1072]
+        );
         assert!(findings.is_empty(), "{findings:?}");
     }
 
@@ -443,7 +485,10 @@ mod tests {
         let description = gray(16, 16, false);
         let error = unpack_native(&description, &[0; 6], 0, false).unwrap_err();
         let message = error.to_string();
-        assert!(message.contains("expected 8 bytes") && message.contains("found 6"), "{message}");
+        assert!(
+            message.contains("expected 8 bytes") && message.contains("found 6"),
+            "{message}"
+        );
     }
 
     #[test]
@@ -459,8 +504,13 @@ mod tests {
         check_native_length(&description, 15, &mut findings).unwrap();
         check_native_length(&description, 20, &mut findings).unwrap();
         assert_eq!(findings.len(), 2);
-        let error = check_native_length(&description, 14, &mut findings).unwrap_err().to_string();
-        assert!(error.contains("expected 15") && error.contains("found 14"), "{error}");
+        let error = check_native_length(&description, 14, &mut findings)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("expected 15") && error.contains("found 14"),
+            "{error}"
+        );
     }
 
     #[test]

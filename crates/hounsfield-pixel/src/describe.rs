@@ -189,7 +189,10 @@ impl PixelDescription {
                 Severity::Warning,
                 "unusual-high-bit",
                 tags::HIGH_BIT,
-                format!("High Bit is {high_bit}, not Bits Stored - 1 ({})", bits_stored - 1),
+                format!(
+                    "High Bit is {high_bit}, not Bits Stored - 1 ({})",
+                    bits_stored - 1
+                ),
             ));
         }
         let signed = match attr::integer(object, tags::PIXEL_REPRESENTATION)? {

@@ -7,14 +7,17 @@
 //! for display values.
 #![deny(missing_docs)]
 
+mod colour;
 mod decode;
 mod describe;
 mod error;
+mod frame;
 mod modality;
 mod window;
 
 pub use decode::{decode_frame, DecodeLimits, StoredFrame};
 pub use describe::{Photometric, PixelDescription};
 pub use error::PixelError;
+pub use frame::{file_windows, read_frame, FileWindow, FrameImage, GrayFrame};
 pub use modality::{ModalityLut, ModalityTransform, Padding};
 pub use window::{InvalidWindow, PreparedWindow, VoiFunction, Window};

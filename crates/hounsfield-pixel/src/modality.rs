@@ -50,14 +50,21 @@ pub struct ModalityLut {
     table: Option<Vec<f64>>,
 }
 
-fn rescale_in(object: &Object, source: &'static str) -> Result<Option<ModalityTransform>, PixelError> {
+fn rescale_in(
+    object: &Object,
+    source: &'static str,
+) -> Result<Option<ModalityTransform>, PixelError> {
     let slope = attr::decimal(object, tags::RESCALE_SLOPE)?;
     let intercept = attr::decimal(object, tags::RESCALE_INTERCEPT)?;
     if slope.is_none() && intercept.is_none() {
         return Ok(None);
     }
     let (Some(slope), Some(intercept)) = (slope, intercept) else {
-        let missing = if slope.is_none() { tags::RESCALE_SLOPE } else { tags::RESCALE_INTERCEPT };
+        let missing = if slope.is_none() {
+            tags::RESCALE_SLOPE
+        } else {
+            tags::RESCALE_INTERCEPT
+        };
         return Err(PixelError::invalid(
             missing,
             "(missing)",
@@ -84,7 +91,9 @@ fn pixel_value_transformation(group: &Object) -> Option<&Object> {
 fn lut_data(object: &Object) -> Option<Vec<u16>> {
     match object.get(tags::LUT_DATA)?.value() {
         Value::Primitive(PrimitiveValue::U16(values)) => Some(values.to_vec()),
-        Value::Primitive(PrimitiveValue::I16(values)) => Some(values.iter().map(|&v| v as u16).collect()),
+        Value::Primitive(PrimitiveValue::I16(values)) => {
+            Some(values.iter().map(|&v| v as u16).collect())
+        }
         Value::Primitive(PrimitiveValue::U8(bytes)) => Some(
             bytes
                 .chunks_exact(2)
@@ -99,21 +108,41 @@ fn descriptor(object: &Object, signed: bool) -> Result<(usize, i64, u32), PixelE
     let tag = tags::LUT_DESCRIPTOR;
     let values: Vec<i64> = match object.get(tag).map(|e| e.value()) {
         Some(Value::Primitive(PrimitiveValue::U16(v))) => v.iter().map(|&x| i64::from(x)).collect(),
-        Some(Value::Primitive(PrimitiveValue::I16(v))) => v.iter().map(|&x| i64::from(x as u16)).collect(),
+        Some(Value::Primitive(PrimitiveValue::I16(v))) => {
+            v.iter().map(|&x| i64::from(x as u16)).collect()
+        }
         Some(Value::Primitive(PrimitiveValue::U8(b))) => b
             .chunks_exact(2)
             .map(|pair| i64::from(u16::from_le_bytes([pair[0], pair[1]])))
             .collect(),
-        Some(_) => return Err(PixelError::invalid(tag, "(unreadable)", "expected three US or SS values")),
+        Some(_) => {
+            return Err(PixelError::invalid(
+                tag,
+                "(unreadable)",
+                "expected three US or SS values",
+            ))
+        }
         None => return Err(PixelError::missing(tag)),
     };
     if values.len() != 3 {
-        return Err(PixelError::invalid(tag, format!("{values:?}"), "expected three values"));
+        return Err(PixelError::invalid(
+            tag,
+            format!("{values:?}"),
+            "expected three values",
+        ));
     }
     // PS3.3 C.11.1.1.1: 0 entries means 65536; the first mapped value is
     // US or SS following Pixel Representation.
-    let entries = if values[0] == 0 { 65536 } else { values[0] as usize };
-    let first_mapped = if signed && values[1] > 32767 { values[1] - 65536 } else { values[1] };
+    let entries = if values[0] == 0 {
+        65536
+    } else {
+        values[0] as usize
+    };
+    let first_mapped = if signed && values[1] > 32767 {
+        values[1] - 65536
+    } else {
+        values[1]
+    };
     Ok((entries, first_mapped, values[2] as u32))
 }
 
@@ -149,8 +178,12 @@ impl ModalityLut {
                 table: Some(table),
             });
         }
-        let per_frame = sequence_item(object, tags::PER_FRAME_FUNCTIONAL_GROUPS_SEQUENCE, frame as usize)
-            .and_then(pixel_value_transformation);
+        let per_frame = sequence_item(
+            object,
+            tags::PER_FRAME_FUNCTIONAL_GROUPS_SEQUENCE,
+            frame as usize,
+        )
+        .and_then(pixel_value_transformation);
         let shared = sequence_item(object, tags::SHARED_FUNCTIONAL_GROUPS_SEQUENCE, 0)
             .and_then(pixel_value_transformation);
         let mut transform = None;
@@ -173,7 +206,10 @@ impl ModalityLut {
             ));
             ModalityTransform::Identity
         });
-        Ok(ModalityLut { transform, table: None })
+        Ok(ModalityLut {
+            transform,
+            table: None,
+        })
     }
 
     /// Applies the LUT to one plane of stored values, in `f64` arithmetic
@@ -189,7 +225,12 @@ impl ModalityLut {
                     table[index as usize] as f32
                 })
             }
-            (ModalityTransform::Rescale { slope, intercept, .. }, _) => {
+            (
+                ModalityTransform::Rescale {
+                    slope, intercept, ..
+                },
+                _,
+            ) => {
                 let (slope, intercept) = (*slope, *intercept);
                 stored.mapv(|sv| (sv as f64 * slope + intercept) as f32)
             }
@@ -214,7 +255,8 @@ impl Padding {
         let Some(value) = attr::us_or_ss(object, tags::PIXEL_PADDING_VALUE, signed)? else {
             return Ok(None);
         };
-        let limit = attr::us_or_ss(object, tags::PIXEL_PADDING_RANGE_LIMIT, signed)?.unwrap_or(value);
+        let limit =
+            attr::us_or_ss(object, tags::PIXEL_PADDING_RANGE_LIMIT, signed)?.unwrap_or(value);
         Ok(Some(Padding {
             low: value.min(limit),
             high: value.max(limit),
@@ -254,7 +296,12 @@ mod tests {
         // PS3.3 C.11.1.1.1: first mapped 10, 4 entries [100, 200, 300, 400];
         // SV 5 -> first entry, 12 -> entry 2, 99 -> last entry.
         let lut = ModalityLut {
-            transform: ModalityTransform::Lut { entries: 4, first_mapped: 10, bits: 16, lut_type: None },
+            transform: ModalityTransform::Lut {
+                entries: 4,
+                first_mapped: 10,
+                bits: 16,
+                lut_type: None,
+            },
             table: Some(vec![100.0, 200.0, 300.0, 400.0]),
         };
         let out = lut.apply(array![[5, 12, 99]].view());

@@ -175,9 +175,18 @@ mod tests {
         // HU [-1000, 40, 80, 1000] with c 40, w 80: thresholds -0.5 and 78.5;
         // 40 gives ((40 - 39.5) / 79 + 0.5) * 255 = 129.11.
         let window = Window::linear(40.0, 80.0).prepare().unwrap();
-        let out: Vec<f64> = [-1000.0, 40.0, 80.0, 1000.0].map(|x| window.apply(x)).to_vec();
-        assert_eq!(out.iter().map(|&y| to_8bit(y)).collect::<Vec<_>>(), [0.0, 129.0, 255.0, 255.0]);
-        assert!((out[1] * 255.0 - 129.1139).abs() < 1e-3, "{}", out[1] * 255.0);
+        let out: Vec<f64> = [-1000.0, 40.0, 80.0, 1000.0]
+            .map(|x| window.apply(x))
+            .to_vec();
+        assert_eq!(
+            out.iter().map(|&y| to_8bit(y)).collect::<Vec<_>>(),
+            [0.0, 129.0, 255.0, 255.0]
+        );
+        assert!(
+            (out[1] * 255.0 - 129.1139).abs() < 1e-3,
+            "{}",
+            out[1] * 255.0
+        );
     }
 
     #[test]
@@ -218,9 +227,13 @@ mod tests {
     fn linear_exact_is_clamped_ramp() {
         // c 600, w 2800: lower -800, upper 2000; 600 -> 0.5, -800 -> 0,
         // 1300 -> (700 / 2800) + 0.5 = 0.75.
-        let window = Window { center: 600.0, width: 2800.0, function: VoiFunction::LinearExact }
-            .prepare()
-            .unwrap();
+        let window = Window {
+            center: 600.0,
+            width: 2800.0,
+            function: VoiFunction::LinearExact,
+        }
+        .prepare()
+        .unwrap();
         assert_eq!(window.apply(-800.0), 0.0);
         assert_eq!(window.apply(600.0), 0.5);
         assert_eq!(window.apply(1300.0), 0.75);
@@ -232,9 +245,13 @@ mod tests {
     fn sigmoid_is_half_at_center() {
         // y = 1 / (1 + exp(-4 (x - c) / w)): x = c -> 0.5,
         // x = c + w/4 -> 1 / (1 + e^-1) = 0.731059.
-        let window = Window { center: 40.0, width: 80.0, function: VoiFunction::Sigmoid }
-            .prepare()
-            .unwrap();
+        let window = Window {
+            center: 40.0,
+            width: 80.0,
+            function: VoiFunction::Sigmoid,
+        }
+        .prepare()
+        .unwrap();
         assert_eq!(window.apply(40.0), 0.5);
         assert!((window.apply(60.0) - 0.731_058_578_6).abs() < 1e-9);
     }
@@ -242,13 +259,24 @@ mod tests {
     #[test]
     fn invalid_widths_are_rejected() {
         assert!(Window::linear(0.0, 0.5).prepare().is_err());
-        assert!(Window { center: 0.0, width: 0.0, function: VoiFunction::LinearExact }
-            .prepare()
-            .is_err());
-        assert!(Window { center: 0.0, width: -1.0, function: VoiFunction::Sigmoid }
-            .prepare()
-            .is_err());
+        assert!(Window {
+            center: 0.0,
+            width: 0.0,
+            function: VoiFunction::LinearExact
+        }
+        .prepare()
+        .is_err());
+        assert!(Window {
+            center: 0.0,
+            width: -1.0,
+            function: VoiFunction::Sigmoid
+        }
+        .prepare()
+        .is_err());
         let message = Window::linear(0.0, 0.5).prepare().unwrap_err().to_string();
-        assert!(message.contains("0.5") && message.contains("LINEAR"), "{message}");
+        assert!(
+            message.contains("0.5") && message.contains("LINEAR"),
+            "{message}"
+        );
     }
 }

@@ -1,0 +1,339 @@
+//! Converting one file: open, decode every frame, render, encode.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use hounsfield_dicom::{
+    error_chain, open, DicomFile, Finding, Framing, ImageMetadata, OpenOptions, PatientAttributes,
+    Severity,
+};
+use hounsfield_export::{encode_npy, encode_png, unit_array_to_u16, unit_array_to_u8, PngImage};
+use hounsfield_pixel::{
+    read_frame, DecodeLimits, FrameImage, ModalityTransform, PixelDescription, PixelError,
+};
+use hounsfield_tensor::{render_channels, render_display, ChannelRecord, Recipe};
+use ndarray::{Array3, Axis};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::discover::InputFile;
+
+/// The per-sample metadata written as `KEY.json`.
+#[derive(Debug, Serialize)]
+pub struct SampleMetadata<'a> {
+    /// The input path.
+    pub source: &'a str,
+    /// The sample key.
+    pub key: &'a str,
+    /// SOP Instance UID.
+    pub sop_instance_uid: Option<&'a str>,
+    /// Series Instance UID.
+    pub series_instance_uid: Option<&'a str>,
+    /// Frame index, 0-based.
+    pub frame: u32,
+    /// Number of Frames of the source.
+    pub number_of_frames: u32,
+    /// Tensor shape `(C, H, W)`.
+    pub shape: [usize; 3],
+    /// Tensor element type.
+    pub dtype: &'static str,
+    /// Modality (0008,0060).
+    pub modality: Option<&'a str>,
+    /// Photometric Interpretation of the source.
+    pub photometric_interpretation: &'a str,
+    /// The Modality LUT applied (grayscale only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub modality_lut: Option<&'a ModalityTransform>,
+    /// Pixel Spacing in mm (row, column), when present.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pixel_spacing: Option<[f64; 2]>,
+    /// What each channel holds, including the windows applied.
+    pub channels: &'a [ChannelRecord],
+    /// Pixels marked as Pixel Padding, which were filled.
+    pub padding_pixels: usize,
+    /// How the file was framed on disk.
+    pub framing: Framing,
+    /// The image's technical attributes.
+    pub dicom: &'a ImageMetadata,
+    /// Patient attributes, only when the recipe opts in.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub patient: Option<&'a PatientAttributes>,
+    /// Defects tolerated and defaults assumed for this file.
+    pub findings: &'a [Finding],
+}
+
+/// One sample ready to be written.
+#[derive(Debug)]
+pub struct EncodedSample {
+    /// The WebDataset key.
+    pub key: String,
+    /// `KEY.npy`.
+    pub npy: Vec<u8>,
+    /// `KEY.json`.
+    pub json: Vec<u8>,
+    /// `KEY.png`, when the recipe asks for previews in the shards.
+    pub png: Option<Vec<u8>>,
+}
+
+/// A PNG file to write under the output's `png/` folder.
+#[derive(Debug)]
+pub struct EncodedPng {
+    /// Path relative to `png/`.
+    pub relative: String,
+    /// The encoded file.
+    pub bytes: Vec<u8>,
+}
+
+/// What happened to one input file.
+#[derive(Debug)]
+pub enum Outcome {
+    /// Converted.
+    Converted {
+        /// Shard samples, one per frame.
+        samples: Vec<EncodedSample>,
+        /// PNG files.
+        pngs: Vec<EncodedPng>,
+        /// Findings of the file.
+        findings: Vec<Finding>,
+    },
+    /// Not converted on purpose, e.g. not DICOM or no pixel data.
+    Skipped {
+        /// Why.
+        reason: String,
+    },
+    /// Failed.
+    Failed {
+        /// The message, naming the file, the attribute and the reason.
+        error: String,
+        /// Findings collected before the failure.
+        findings: Vec<Finding>,
+    },
+}
+
+/// Characters allowed in keys besides ASCII letters and digits.
+fn key_safe(c: char) -> bool {
+    c.is_ascii_alphanumeric() || c == '-' || c == '_'
+}
+
+/// Builds the sample key: the relative path with other characters replaced
+/// by `_` (no dots, because WebDataset splits member names at the first dot),
+/// a hash of the full source path against collisions, and the frame.
+pub fn sample_key(file: &InputFile, frame: u32) -> String {
+    let readable: String = file
+        .relative
+        .chars()
+        .map(|c| if key_safe(c) { c } else { '_' })
+        .collect();
+    let tail: String = readable
+        .chars()
+        .rev()
+        .take(60)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect();
+    let digest = Sha256::digest(format!("{}\0{}", file.input_index, file.relative).as_bytes());
+    let hash: String = digest.iter().take(4).map(|b| format!("{b:02x}")).collect();
+    format!("{tail}-{hash}-f{frame:04}")
+}
+
+/// The PNG path of a frame, relative to the `png/` folder.
+fn png_name(file: &InputFile, frame: u32, frames: u32, inputs: usize) -> String {
+    let base = if inputs > 1 {
+        format!("input-{}/{}", file.input_index, file.relative)
+    } else {
+        file.relative.clone()
+    };
+    if frames > 1 {
+        format!("{base}.frame-{frame:04}.png")
+    } else {
+        format!("{base}.png")
+    }
+}
+
+fn to_png(image: &Array3<f32>, bits: u8) -> Result<Vec<u8>, String> {
+    let result = match (image.dim().0, bits) {
+        (1, 16) => encode_png(PngImage::Gray16(
+            unit_array_to_u16(image.index_axis(Axis(0), 0)).view(),
+        )),
+        (1, _) => encode_png(PngImage::Gray8(
+            unit_array_to_u8(image.index_axis(Axis(0), 0)).view(),
+        )),
+        (_, 16) => encode_png(PngImage::Rgb16(unit_array_to_u16(image.view()).view())),
+        (_, _) => encode_png(PngImage::Rgb8(unit_array_to_u8(image.view()).view())),
+    };
+    result.map_err(|error| error_chain(&error))
+}
+
+/// Converts one input file. Never panics: a panic inside a decoder becomes
+/// a failure of this file.
+pub fn convert_file(file: &InputFile, recipe: &Recipe, inputs: usize) -> Outcome {
+    match catch_unwind(AssertUnwindSafe(|| {
+        convert_file_inner(file, recipe, inputs)
+    })) {
+        Ok(outcome) => outcome,
+        Err(panic) => {
+            let message = panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|text| text.to_string()))
+                .unwrap_or_else(|| "unknown panic".into());
+            Outcome::Failed {
+                error: format!(
+                    "{}: internal error while decoding: {message}",
+                    file.path.display()
+                ),
+                findings: Vec::new(),
+            }
+        }
+    }
+}
+
+fn convert_file_inner(file: &InputFile, recipe: &Recipe, inputs: usize) -> Outcome {
+    let source = file.path.display().to_string();
+    match hounsfield_dicom::sniff_file(&file.path) {
+        Ok(Some(_)) => {}
+        Ok(None) => {
+            return Outcome::Skipped {
+                reason: "not a DICOM file".into(),
+            }
+        }
+        Err(error) => {
+            return Outcome::Failed {
+                error: error.to_string(),
+                findings: Vec::new(),
+            }
+        }
+    }
+    let options = OpenOptions {
+        stop_before_pixel_data: false,
+        lenient_framing: recipe.input.accept_missing_file_meta,
+    };
+    let dicom = match open(&file.path, &options) {
+        Ok(dicom) => dicom,
+        Err(error) => {
+            return Outcome::Failed {
+                error: error.to_string(),
+                findings: Vec::new(),
+            }
+        }
+    };
+    let mut findings = Vec::new();
+    if let Framing::MissingFileMeta { .. } = dicom.framing {
+        findings.push(Finding::new(
+            Severity::Warning,
+            "missing-file-meta",
+            format!("{}; read leniently", dicom.framing),
+        ));
+    }
+    if dicom
+        .object
+        .get(hounsfield_dicom::tags::PIXEL_DATA)
+        .is_none()
+    {
+        return Outcome::Skipped {
+            reason: "no Pixel Data (7FE0,0010): not an image".into(),
+        };
+    }
+    match convert_frames(file, &dicom, recipe, inputs, &source, &mut findings) {
+        Ok((samples, pngs)) => Outcome::Converted {
+            samples,
+            pngs,
+            findings,
+        },
+        Err(error) => Outcome::Failed {
+            error: format!("{source}: {error}"),
+            findings,
+        },
+    }
+}
+
+fn convert_frames(
+    file: &InputFile,
+    dicom: &DicomFile,
+    recipe: &Recipe,
+    inputs: usize,
+    source: &str,
+    findings: &mut Vec<Finding>,
+) -> Result<(Vec<EncodedSample>, Vec<EncodedPng>), PixelError> {
+    let object = dicom.dataset();
+    let description = PixelDescription::read(object, findings)?;
+    let metadata = ImageMetadata::read(object, dicom.transfer_syntax(), findings);
+    let patient = recipe
+        .privacy
+        .include_patient_attributes
+        .then(|| PatientAttributes::read(object));
+    let limits = DecodeLimits {
+        max_frame_bytes: recipe.input.max_frame_bytes,
+    };
+    let preview_window = recipe.preview_window();
+    let shard_png = recipe
+        .export
+        .shards
+        .as_ref()
+        .is_some_and(|shards| shards.png);
+    let mut samples = Vec::new();
+    let mut pngs = Vec::new();
+    for frame in 0..description.frames {
+        let image = read_frame(dicom, &description, frame, &limits, findings)?;
+        let needs_display = shard_png || recipe.export.png.is_some();
+        let display = needs_display.then(|| render_display(&image, &preview_window));
+        if let (Some(png), Some(display)) = (&recipe.export.png, &display) {
+            let bytes = to_png(&display.image, png.bits).map_err(PixelError::Unsupported)?;
+            pngs.push(EncodedPng {
+                relative: png_name(file, frame, description.frames, inputs),
+                bytes,
+            });
+        }
+        if recipe.export.shards.is_none() {
+            continue;
+        }
+        let rendered = render_channels(&image, recipe);
+        let key = sample_key(file, frame);
+        let (modality_lut, padding_pixels) = match &image {
+            FrameImage::Gray(gray) => (
+                Some(&gray.transform),
+                gray.padding
+                    .as_ref()
+                    .map_or(0, |mask| mask.iter().filter(|&&p| p).count()),
+            ),
+            FrameImage::Color(_) => (None, 0),
+        };
+        let (c, h, w) = rendered.tensor.dim();
+        let json = serde_json::to_vec(&SampleMetadata {
+            source,
+            key: &key,
+            sop_instance_uid: metadata.sop_instance_uid.as_deref(),
+            series_instance_uid: metadata.series_instance_uid.as_deref(),
+            frame,
+            number_of_frames: description.frames,
+            shape: [c, h, w],
+            dtype: "float32",
+            modality: metadata.modality.as_deref(),
+            photometric_interpretation: description.photometric.as_str(),
+            modality_lut,
+            pixel_spacing: metadata.pixel_spacing,
+            channels: &rendered.channels,
+            padding_pixels,
+            framing: dicom.framing,
+            dicom: &metadata,
+            patient: patient.as_ref(),
+            findings,
+        })
+        .map_err(|error| PixelError::Unsupported(format!("sample metadata: {error}")))?;
+        let npy = encode_npy(rendered.tensor.view())
+            .map_err(|error| PixelError::Unsupported(error_chain(&error)))?;
+        let png = match (&display, shard_png) {
+            (Some(display), true) => {
+                Some(to_png(&display.image, 8).map_err(PixelError::Unsupported)?)
+            }
+            _ => None,
+        };
+        samples.push(EncodedSample {
+            key,
+            npy,
+            json,
+            png,
+        });
+    }
+    Ok((samples, pngs))
+}
