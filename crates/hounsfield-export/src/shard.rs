@@ -255,7 +255,9 @@ impl ShardWriter {
     /// extension, a key already written in this run, a repeated extension, or
     /// no members. Duplicate keys are detected within one writer only, not
     /// against shards of an earlier run that a resumed run continues.
-    pub fn write_sample(&mut self, sample: &Sample) -> Result<()> {
+    ///
+    /// Returns the index of the shard that received the sample.
+    pub fn write_sample(&mut self, sample: &Sample) -> Result<u64> {
         if self.failed {
             return Err(Error::ShardWriterFailed {
                 dir: self.dir.clone(),
@@ -295,7 +297,8 @@ impl ShardWriter {
             self.failed = true;
             return Err(err);
         }
-        self.seen_keys.insert(sample.key.clone(), shard.index);
+        let index = shard.index;
+        self.seen_keys.insert(sample.key.clone(), index);
         self.current = Some(shard);
 
         let full = self
@@ -305,7 +308,7 @@ impl ShardWriter {
         if full {
             self.close_current()?;
         }
-        Ok(())
+        Ok(index)
     }
 
     /// Commits the open shard, if any, and returns every shard committed by this writer.

@@ -146,8 +146,8 @@ impl Writers {
                         }
                         // A failing shard write is fatal: the shard on disk
                         // would no longer match the manifest.
-                        shards.write_sample(&sample)?;
-                        entry.shard = Some(shards.shard_file_name(shards.next_index()));
+                        let index = shards.write_sample(&sample)?;
+                        entry.shard = Some(format!("shards/{}", shards.shard_file_name(index)));
                         entry.samples.push(encoded.key);
                     }
                 }
