@@ -25,6 +25,11 @@ pub(crate) struct ConvertArgs {
     #[arg(short, long)]
     recipe: Option<PathBuf>,
 
+    /// Continue an interrupted run in the same output folder: finished
+    /// shards are kept and the rest is redone.
+    #[arg(long)]
+    resume: bool,
+
     /// Worker threads (default: all cores).
     #[arg(short, long, value_parser = clap::value_parser!(u16).range(1..))]
     jobs: Option<u16>,
@@ -48,6 +53,7 @@ pub(crate) fn run(args: ConvertArgs) -> anyhow::Result<u8> {
         output: args.output,
         recipe,
         jobs: args.jobs.map(usize::from),
+        resume: args.resume,
     };
     let bar = if std::io::stderr().is_terminal() {
         let bar = ProgressBar::new_spinner();
@@ -72,7 +78,7 @@ pub(crate) fn run(args: ConvertArgs) -> anyhow::Result<u8> {
         summary.failed,
         summary.skipped,
         summary.samples,
-        summary.shards.len(),
+        summary.shard_count,
         summary.png_files,
         summary.manifest.display()
     );

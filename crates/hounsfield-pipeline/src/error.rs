@@ -28,6 +28,10 @@ pub enum PipelineError {
         source: std::io::Error,
     },
 
+    /// An interrupted run cannot be resumed.
+    #[error("cannot resume: {0}")]
+    Resume(String),
+
     /// The worker thread pool could not be started.
     #[error("cannot start {jobs} worker threads: {message}")]
     ThreadPool {

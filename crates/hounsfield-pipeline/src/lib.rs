@@ -10,9 +10,14 @@
 mod convert;
 mod discover;
 mod error;
+mod journal;
+mod ordered;
 mod run;
+pub mod validate;
 
 pub use convert::{sample_key, SampleMetadata};
-pub use discover::InputFile;
+pub use discover::{check_inputs, walk, InputFile};
 pub use error::PipelineError;
+pub use ordered::{map_in_order, thread_pool};
 pub use run::{convert, ConvertOptions, ManifestEntry, RunSummary, Status};
+pub use validate::{validate, FileReport, ValidateOptions, ValidateSummary};

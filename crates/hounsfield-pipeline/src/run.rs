@@ -1,11 +1,10 @@
 //! A conversion run: discovery, parallel conversion in bounded batches,
 //! ordered writing of shards, PNG files and the manifest.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use hounsfield_dicom::Finding;
-use hounsfield_export::{write_atomic, AtomicFile, Sample, ShardInfo, ShardOptions, ShardWriter};
+use hounsfield_export::{write_atomic, Sample, ShardInfo, ShardOptions, ShardWriter};
 use hounsfield_tensor::Recipe;
 use rayon::prelude::*;
 use serde::Serialize;
@@ -13,6 +12,7 @@ use serde::Serialize;
 use crate::convert::{convert_file, Outcome};
 use crate::discover::{check_inputs, walk, InputFile};
 use crate::error::PipelineError;
+use crate::journal::{remove_shards_from, remove_temporary_files, settings_hash, Journal};
 
 /// Files converted in parallel before their outputs are written in order.
 /// Memory grows with this batch, not with the number of inputs.
@@ -29,6 +29,9 @@ pub struct ConvertOptions {
     pub recipe: Recipe,
     /// Worker threads; `None` uses all cores.
     pub jobs: Option<usize>,
+    /// Continue an interrupted run in the same output folder instead of
+    /// starting afresh.
+    pub resume: bool,
 }
 
 /// The status of one input file in the manifest.
@@ -58,9 +61,8 @@ pub struct ManifestEntry {
     pub reason: Option<String>,
     /// Keys of the samples written to the shards.
     pub samples: Vec<String>,
-    /// The shard file that holds the samples.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub shard: Option<String>,
+    /// The shard files that hold the samples, relative to the output folder.
+    pub shards: Vec<String>,
     /// PNG files written, relative to the output folder.
     pub png: Vec<String>,
     /// Defects tolerated and defaults assumed.
@@ -81,7 +83,9 @@ pub struct RunSummary {
     pub samples: usize,
     /// PNG files written.
     pub png_files: usize,
-    /// Shards written.
+    /// Shards of the whole run, including those kept from an interrupted run.
+    pub shard_count: u64,
+    /// Shards written by this invocation.
     pub shards: Vec<ShardInfo>,
     /// The manifest path.
     pub manifest: PathBuf,
@@ -96,25 +100,30 @@ fn create_dir(path: &Path) -> Result<(), PipelineError> {
 
 struct Writers {
     shards: Option<ShardWriter>,
+    /// Shards committed before this invocation (kept from an interrupted run).
+    first_shard: u64,
     png_dir: PathBuf,
-    manifest: AtomicFile,
+    journal: Journal,
+    files_done: usize,
     summary: RunSummary,
 }
 
 impl Writers {
+    /// Writes the outputs of one file and its manifest line. `skip_samples`
+    /// samples are already in committed shards (resumed runs only).
     fn write(
         &mut self,
         file: &InputFile,
         outcome: Outcome,
+        skip_samples: usize,
     ) -> Result<ManifestEntry, PipelineError> {
-        let path = file.path.display().to_string();
         let mut entry = ManifestEntry {
-            path,
+            path: file.path.display().to_string(),
             status: Status::Ok,
             error: None,
             reason: None,
             samples: Vec::new(),
-            shard: None,
+            shards: Vec::new(),
             png: Vec::new(),
             findings: Vec::new(),
         };
@@ -136,59 +145,119 @@ impl Writers {
                         }
                     }
                 }
-                if let Some(shards) = self.shards.as_mut() {
-                    for encoded in samples {
-                        let mut sample = Sample::new(encoded.key.clone());
-                        sample.push_member("npy", encoded.npy);
-                        sample.push_member("json", encoded.json);
-                        if let Some(png) = encoded.png {
-                            sample.push_member("png", png);
-                        }
-                        // A failing shard write is fatal: the shard on disk
-                        // would no longer match the manifest.
-                        let index = shards.write_sample(&sample)?;
-                        entry.shard = Some(format!("shards/{}", shards.shard_file_name(index)));
-                        entry.samples.push(encoded.key);
-                    }
-                }
+                self.write_samples(&mut entry, samples, skip_samples)?;
                 if let Some(error) = write_error {
+                    tracing::error!("{error}");
                     entry.status = Status::Error;
                     entry.error = Some(error);
-                    self.summary.failed += 1;
-                } else {
-                    self.summary.converted += 1;
                 }
-                self.summary.samples += entry.samples.len();
-                self.summary.png_files += entry.png.len();
             }
             Outcome::Skipped { reason } => {
+                tracing::info!(path = %file.path.display(), "skipped: {reason}");
                 entry.status = Status::Skipped;
                 entry.reason = Some(reason);
-                self.summary.skipped += 1;
             }
             Outcome::Failed { error, findings } => {
                 tracing::error!("{error}");
                 entry.status = Status::Error;
                 entry.error = Some(error);
                 entry.findings = findings;
-                self.summary.failed += 1;
             }
         }
-        let mut line = serde_json::to_vec(&entry).map_err(|error| {
+        let line = serde_json::to_vec(&entry).map_err(|error| {
             PipelineError::Output(hounsfield_export::Error::Json {
                 what: "manifest line".into(),
                 source: error,
             })
         })?;
-        line.push(b'\n');
-        self.manifest
-            .write_all(&line)
-            .map_err(|source| PipelineError::OutputDir {
-                path: self.manifest.path().to_path_buf(),
-                source,
-            })?;
+        self.journal.append_manifest(&line)?;
+        self.files_done += 1;
+        self.summary.count(&entry);
         Ok(entry)
     }
+
+    fn write_samples(
+        &mut self,
+        entry: &mut ManifestEntry,
+        samples: Vec<crate::convert::EncodedSample>,
+        skip_samples: usize,
+    ) -> Result<(), PipelineError> {
+        let first_shard = self.first_shard;
+        let Some(shards) = self.shards.as_mut() else {
+            return Ok(());
+        };
+        let shard_dir = |index: u64, writer: &ShardWriter| format!("shards/{}", writer.shard_file_name(index));
+        if skip_samples > 0 && first_shard > 0 {
+            // The skipped samples end in the last shard kept from the
+            // interrupted run.
+            entry.shards.push(shard_dir(first_shard - 1, shards));
+        }
+        for (position, encoded) in samples.into_iter().enumerate() {
+            if position < skip_samples {
+                entry.samples.push(encoded.key);
+                continue;
+            }
+            let mut sample = Sample::new(encoded.key.clone());
+            sample.push_member("npy", encoded.npy);
+            sample.push_member("json", encoded.json);
+            if let Some(png) = encoded.png {
+                sample.push_member("png", png);
+            }
+            let committed_before = shards.finished_shards().len();
+            // A failing shard write is fatal: the shard on disk would no
+            // longer match the manifest.
+            let index = shards.write_sample(&sample)?;
+            let name = shard_dir(index, shards);
+            if entry.shards.last() != Some(&name) {
+                entry.shards.push(name);
+            }
+            entry.samples.push(encoded.key);
+            if shards.finished_shards().len() > committed_before {
+                let committed = first_shard + shards.finished_shards().len() as u64;
+                self.journal
+                    .checkpoint(committed, self.files_done, position + 1)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl RunSummary {
+    fn count(&mut self, entry: &ManifestEntry) {
+        match entry.status {
+            Status::Ok => self.converted += 1,
+            Status::Error => self.failed += 1,
+            Status::Skipped => self.skipped += 1,
+        }
+        self.samples += entry.samples.len();
+        self.png_files += entry.png.len();
+    }
+
+    /// Adds a manifest line kept from an interrupted run.
+    fn count_kept_line(&mut self, line: &str) {
+        let value: serde_json::Value = serde_json::from_str(line).unwrap_or_default();
+        match value["status"].as_str() {
+            Some("ok") => self.converted += 1,
+            Some("skipped") => self.skipped += 1,
+            _ => self.failed += 1,
+        }
+        self.samples += value["samples"].as_array().map_or(0, Vec::len);
+        self.png_files += value["png"].as_array().map_or(0, Vec::len);
+    }
+}
+
+fn failed_walk_entry(path: PathBuf, message: String) -> (InputFile, Outcome) {
+    (
+        InputFile {
+            relative: path.display().to_string(),
+            path: path.clone(),
+            input_index: 0,
+        },
+        Outcome::Failed {
+            error: format!("{}: cannot read: {message}", path.display()),
+            findings: Vec::new(),
+        },
+    )
 }
 
 /// Converts every file under the inputs. Failed files are listed in the
@@ -197,7 +266,9 @@ impl Writers {
 ///
 /// Output is deterministic: files are visited in sorted order and written in
 /// that order whatever the number of threads, so the same inputs and recipe
-/// give byte-identical shards.
+/// give byte-identical shards. With `resume`, a run killed in the same output
+/// folder continues from its last committed shard and ends with the same
+/// output as an uninterrupted run.
 pub fn convert(
     options: &ConvertOptions,
     mut progress: impl FnMut(&ManifestEntry),
@@ -215,36 +286,82 @@ pub fn convert(
             jobs,
             message: error.to_string(),
         })?;
+    let recipe_yaml = recipe
+        .to_yaml()
+        .map_err(|error| PipelineError::Resume(error.to_string()))?;
+    let hash = settings_hash(&recipe_yaml, &options.inputs);
+    let shard_dir = options.output.join("shards");
+    let manifest_path = options.output.join("manifest.jsonl");
+    let removed = remove_temporary_files(&options.output)?;
+    if removed > 0 {
+        tracing::info!("removed {removed} temporary file(s) left by an interrupted run");
+    }
+    let (journal, checkpoint, kept_lines) = if options.resume {
+        Journal::resume(&options.output, hash)?
+    } else {
+        (Journal::start(&options.output, hash)?, Default::default(), Vec::new())
+    };
+    // Shards after the checkpoint (all of them for a fresh run) are stale.
+    remove_shards_from(&shard_dir, checkpoint.shards_committed)?;
+    if !options.resume && manifest_path.exists() {
+        std::fs::remove_file(&manifest_path).map_err(|source| PipelineError::OutputDir {
+            path: manifest_path.clone(),
+            source,
+        })?;
+    }
     let shards = match &recipe.export.shards {
         Some(spec) => {
-            let dir = options.output.join("shards");
-            create_dir(&dir)?;
+            create_dir(&shard_dir)?;
             Some(ShardWriter::new(
-                dir,
+                &shard_dir,
                 ShardOptions {
                     max_samples_per_shard: spec.max_samples_per_shard,
+                    first_index: checkpoint.shards_committed,
                     ..ShardOptions::default()
                 },
             )?)
         }
         None => None,
     };
-    let manifest_path = options.output.join("manifest.jsonl");
+    let mut summary = RunSummary {
+        manifest: manifest_path.clone(),
+        ..RunSummary::default()
+    };
+    for line in &kept_lines {
+        summary.count_kept_line(line);
+    }
     let mut writers = Writers {
         shards,
+        first_shard: checkpoint.shards_committed,
         png_dir: options.output.join("png"),
-        manifest: AtomicFile::create(&manifest_path)?,
-        summary: RunSummary {
-            manifest: manifest_path,
-            ..RunSummary::default()
-        },
+        journal,
+        files_done: kept_lines.len(),
+        summary,
     };
-    if let Ok(yaml) = recipe.to_yaml() {
-        write_atomic(options.output.join("recipe.yaml"), yaml.as_bytes())?;
-    }
+    write_atomic(options.output.join("recipe.yaml"), recipe_yaml.as_bytes())?;
+
     let inputs = options.inputs.len();
     let batch_size = jobs.max(1) * FILES_PER_JOB_IN_BATCH;
-    let mut files = walk(&options.inputs).peekable();
+    let mut files = walk(&options.inputs);
+    for kept in &kept_lines {
+        let kept_path = serde_json::from_str::<serde_json::Value>(kept)
+            .ok()
+            .and_then(|value| value["path"].as_str().map(str::to_string));
+        let next = match files.next() {
+            Some(Ok(file)) => Some(file.path.display().to_string()),
+            Some(Err((path, _))) => Some(path.display().to_string()),
+            None => None,
+        };
+        if next.is_none() || next != kept_path {
+            return Err(PipelineError::Resume(format!(
+                "the input files changed since the interrupted run: expected {}, found {}",
+                kept_path.unwrap_or_default(),
+                next.unwrap_or_else(|| "no more files".into())
+            )));
+        }
+    }
+    let mut skip_samples = checkpoint.samples_of_next_file;
+    let mut files = files.peekable();
     while files.peek().is_some() {
         let batch: Vec<_> = files.by_ref().take(batch_size).collect();
         let outcomes: Vec<(InputFile, Outcome)> = pool.install(|| {
@@ -255,34 +372,26 @@ pub fn convert(
                         let outcome = convert_file(&file, recipe, inputs);
                         (file, outcome)
                     }
-                    Err((path, message)) => (
-                        InputFile {
-                            relative: path.display().to_string(),
-                            path: path.clone(),
-                            input_index: 0,
-                        },
-                        Outcome::Failed {
-                            error: format!("{}: cannot read: {message}", path.display()),
-                            findings: Vec::new(),
-                        },
-                    ),
+                    Err((path, message)) => failed_walk_entry(path, message),
                 })
                 .collect()
         });
         for (file, outcome) in outcomes {
-            let entry = writers.write(&file, outcome)?;
+            let entry = writers.write(&file, outcome, std::mem::take(&mut skip_samples))?;
             progress(&entry);
         }
     }
     let Writers {
         shards,
-        manifest,
+        first_shard,
+        journal,
         mut summary,
         ..
     } = writers;
     if let Some(shards) = shards {
         summary.shards = shards.finish()?;
     }
-    manifest.commit()?;
+    summary.shard_count = first_shard + summary.shards.len() as u64;
+    journal.finish(&manifest_path)?;
     Ok(summary)
 }

@@ -4,7 +4,9 @@
 //! path cannot handle Planar Configuration 1, Bits Allocated 1 or 32, or
 //! multi-frame bit-packed images, and its "no modality LUT" option skips the
 //! Bits Stored mask and sign extension. Encapsulated data goes through the
-//! `dicom-pixeldata` codecs and is then unpacked by the same code.
+//! `dicom-pixeldata` codecs and is then unpacked by the same code, except
+//! JPEG Baseline and Extended, which [`crate::jpeg`] decodes so that no
+//! colour transform is applied behind the header's back.
 
 use dicom_core::value::Value;
 use dicom_encoding::transfer_syntax::TransferSyntaxIndex;
@@ -14,7 +16,9 @@ use hounsfield_dicom::{error_chain, tags, DicomFile, Finding, Severity};
 use ndarray::Array3;
 
 use crate::describe::{Photometric, PixelDescription};
+use crate::encapsulated::frame_codestream;
 use crate::error::PixelError;
+use crate::jpeg;
 
 /// Explicit VR Big Endian (retired), whose OW data the parser reads as
 /// 16-bit words.
@@ -45,17 +49,21 @@ impl Default for DecodeLimits {
 pub struct StoredFrame {
     /// Values, shape `(samples per pixel, rows, columns)`.
     pub values: Array3<i64>,
-    /// The photometric interpretation the values are in: the file's, or RGB
-    /// when the codec already converted YCbCr to RGB.
+    /// The photometric interpretation the values are in. It is the file's,
+    /// except in these cases:
+    /// - `RGB` when a JPEG 2000 codec already converted `YBR_ICT` or
+    ///   `YBR_RCT`;
+    /// - `YBR_FULL` for native `YBR_FULL_422`, whose chroma is upsampled
+    ///   here;
+    /// - for JPEG Baseline and Extended, `YBR_FULL` or `RGB` as the
+    ///   codestream markers give it.
     pub colour_space: Photometric,
 }
 
-/// The encapsulated transfer syntaxes whose codec converts YCbCr to RGB.
+/// Tells whether the `dicom-pixeldata` codec of an encapsulated transfer
+/// syntax converts the colour space to RGB, as the JPEG 2000 codecs do for
+/// their component transforms.
 fn codec_outputs_rgb(transfer_syntax: &str, photometric: &Photometric) -> bool {
-    let jpeg_family = matches!(
-        transfer_syntax,
-        "1.2.840.10008.1.2.4.50" | "1.2.840.10008.1.2.4.51"
-    );
     let jpeg2000 = matches!(
         transfer_syntax,
         "1.2.840.10008.1.2.4.90"
@@ -64,11 +72,7 @@ fn codec_outputs_rgb(transfer_syntax: &str, photometric: &Photometric) -> bool {
             | "1.2.840.10008.1.2.4.202"
             | "1.2.840.10008.1.2.4.203"
     );
-    match photometric {
-        Photometric::YbrFull | Photometric::YbrFull422 => jpeg_family,
-        Photometric::YbrIct | Photometric::YbrRct => jpeg2000,
-        _ => false,
-    }
+    matches!(photometric, Photometric::YbrIct | Photometric::YbrRct) && jpeg2000
 }
 
 fn transfer_syntax_name(uid: &str) -> String {
@@ -108,15 +112,22 @@ pub fn decode_frame(
     match element.value() {
         Value::Primitive(value) => {
             let bytes = value.to_bytes();
+            if description.photometric == Photometric::YbrFull422 {
+                return decode_native_ybr_full_422(description, &bytes, frame, findings);
+            }
             let big_endian_words = transfer_syntax == EXPLICIT_VR_BIG_ENDIAN;
             if frame == 0 {
-                check_native_length(description, bytes.len(), findings)?;
+                let expected = description.native_length() as usize;
+                check_native_length(description, expected, bytes.len(), findings)?;
             }
             let values = unpack_native(description, &bytes, frame, big_endian_words)?;
             Ok(StoredFrame {
                 values: finish_stored(description, values, findings)?,
                 colour_space: description.photometric.clone(),
             })
+        }
+        Value::PixelSequence(_) if is_jpeg_dct(&transfer_syntax) => {
+            decode_jpeg(file, description, frame, &transfer_syntax, limits, findings)
         }
         Value::PixelSequence(_) => {
             decode_encapsulated(file, description, frame, &transfer_syntax, findings)
@@ -127,6 +138,169 @@ pub fn decode_frame(
             "Pixel Data must be a value or a pixel item sequence",
         )),
     }
+}
+
+fn is_jpeg_dct(transfer_syntax: &str) -> bool {
+    transfer_syntax == jpeg::JPEG_BASELINE || transfer_syntax == jpeg::JPEG_EXTENDED
+}
+
+/// Decodes a JPEG Baseline or Extended frame with [`jpeg::decode`], which
+/// leaves the colour components as stored.
+fn decode_jpeg(
+    file: &DicomFile,
+    description: &PixelDescription,
+    frame: u32,
+    transfer_syntax: &str,
+    limits: &DecodeLimits,
+    findings: &mut Vec<Finding>,
+) -> Result<StoredFrame, PixelError> {
+    let name = transfer_syntax_name(transfer_syntax);
+    let element = file
+        .object
+        .get(tags::PIXEL_DATA)
+        .ok_or(PixelError::NoPixelData)?;
+    let (Some(offset_table), Some(fragments)) =
+        (element.value().offset_table(), element.value().fragments())
+    else {
+        return Err(PixelError::NoPixelData);
+    };
+    let stream = frame_codestream(
+        &file.object,
+        offset_table,
+        fragments,
+        description.frames,
+        frame,
+        &jpeg::START_OF_IMAGE,
+    )?;
+    let decoded = jpeg::decode(
+        &stream,
+        transfer_syntax,
+        &name,
+        description,
+        frame,
+        limits.max_frame_bytes,
+        findings,
+    )?;
+
+    // The decoder returns interleaved 8-bit samples, regardless of Bits
+    // Allocated and Planar Configuration.
+    let mut layout = description.clone();
+    layout.frames = 1;
+    layout.planar = false;
+    layout.bits_allocated = 8;
+    layout.bits_stored = layout.bits_stored.min(8);
+    layout.high_bit = layout.bits_stored - 1;
+    let values = unpack_native(&layout, &decoded.samples, 0, false)?;
+    Ok(StoredFrame {
+        values: finish_stored(&layout, values, findings)?,
+        colour_space: decoded.colour_space,
+    })
+}
+
+/// Decodes a native `YBR_FULL_422` frame. PS3.3 C.7.6.3.1.2 stores each pair
+/// of horizontally adjacent pixels as `Y1 Y2 Cb Cr`, so a frame contains 2
+/// samples per pixel. The chroma is repeated for both pixels of the pair (as
+/// pydicom 3.0 does), giving `YBR_FULL`.
+///
+/// Files whose Pixel Data has the length of 3 samples per pixel are
+/// mislabelled `YBR_FULL`: they are read as such, with a warning.
+fn decode_native_ybr_full_422(
+    description: &PixelDescription,
+    bytes: &[u8],
+    frame: u32,
+    findings: &mut Vec<Finding>,
+) -> Result<StoredFrame, PixelError> {
+    let full_length = description.native_length() as usize;
+    if bytes.len() >= full_length {
+        if frame == 0 {
+            findings.push(Finding::about(
+                Severity::Warning,
+                "ybr-full-422-not-subsampled",
+                tags::PHOTOMETRIC_INTERPRETATION,
+                format!(
+                    "Photometric Interpretation is YBR_FULL_422 but Pixel Data has {} bytes, \
+                     enough for 3 samples per pixel, so it was read as YBR_FULL",
+                    bytes.len()
+                ),
+            ));
+        }
+        let values = unpack_native(description, bytes, frame, false)?;
+        return Ok(StoredFrame {
+            values: finish_stored(description, values, findings)?,
+            colour_space: Photometric::YbrFull,
+        });
+    }
+
+    // Two thirds of the 3-sample length: 2 samples per pixel.
+    let expected = full_length / 3 * 2;
+    if frame == 0 {
+        check_native_length(description, expected, bytes.len(), findings)?;
+    }
+    let values = unpack_ybr_full_422(description, bytes, frame)?;
+    let mut layout = description.clone();
+    layout.planar = false;
+    Ok(StoredFrame {
+        values: finish_stored(&layout, values, findings)?,
+        colour_space: Photometric::YbrFull,
+    })
+}
+
+/// Reads one native `YBR_FULL_422` frame into `(3, rows, columns)` planes
+/// of Y, Cb and Cr container values, each chroma sample repeated for the
+/// two pixels of its pair. Pairs run on across row ends, as pixels do.
+fn unpack_ybr_full_422(
+    description: &PixelDescription,
+    bytes: &[u8],
+    frame: u32,
+) -> Result<Array3<u32>, PixelError> {
+    let pixels = description.pixels_per_frame();
+    let bytes_per_sample = match description.bits_allocated {
+        8 => 1,
+        16 => 2,
+        other => {
+            return Err(PixelError::Unsupported(format!(
+                "native YBR_FULL_422 with Bits Allocated {other} (8 or 16 expected)"
+            )))
+        }
+    };
+    if pixels % 2 == 1 {
+        return Err(PixelError::Unsupported(format!(
+            "native YBR_FULL_422 with an odd number of pixels per frame ({pixels})"
+        )));
+    }
+    let frame_bytes = pixels * 2 * bytes_per_sample;
+    let start = frame_bytes * frame as usize;
+    let Some(data) = bytes.get(start..start + frame_bytes) else {
+        return Err(PixelError::PixelDataTooShort {
+            expected: start + frame_bytes,
+            actual: bytes.len(),
+            description: format!("{} as YBR_FULL_422", description.summary()),
+        });
+    };
+    let samples: Vec<u32> = if bytes_per_sample == 1 {
+        data.iter().map(|&b| u32::from(b)).collect()
+    } else {
+        data.chunks_exact(2)
+            .map(|pair| u32::from(u16::from_le_bytes([pair[0], pair[1]])))
+            .collect()
+    };
+
+    let mut planes = vec![0u32; 3 * pixels];
+    let (luma, chroma) = planes.split_at_mut(pixels);
+    let (blue, red) = chroma.split_at_mut(pixels);
+    for (pair, group) in samples.chunks_exact(4).enumerate() {
+        let [y1, y2, cb, cr] = [group[0], group[1], group[2], group[3]];
+        let first = 2 * pair;
+        luma[first] = y1;
+        luma[first + 1] = y2;
+        blue[first] = cb;
+        blue[first + 1] = cb;
+        red[first] = cr;
+        red[first + 1] = cr;
+    }
+    let shape = (3, description.rows as usize, description.columns as usize);
+    Array3::from_shape_vec(shape, planes)
+        .map_err(|error| PixelError::Unsupported(format!("pixel layout: {error}")))
 }
 
 fn decode_encapsulated(
@@ -200,15 +374,16 @@ fn decode_encapsulated(
     })
 }
 
-/// Checks the native Pixel Data length against the attributes (PS3.5 8.1.1):
-/// one trailing pad byte is normal, excess bytes are ignored with a warning,
-/// too few bytes are an error.
+/// Checks the native Pixel Data length, `actual` bytes, against the
+/// `expected` length that the attributes give (PS3.5 8.1.1): one trailing
+/// pad byte is normal, excess bytes are ignored with a warning, too few
+/// bytes are an error.
 fn check_native_length(
     description: &PixelDescription,
+    expected: usize,
     actual: usize,
     findings: &mut Vec<Finding>,
 ) -> Result<(), PixelError> {
-    let expected = description.native_length() as usize;
     if actual < expected {
         return Err(PixelError::PixelDataTooShort {
             expected,
@@ -499,12 +674,12 @@ mod tests {
         description.rows = 3;
         description.columns = 5;
         let mut findings = Vec::new();
-        check_native_length(&description, 16, &mut findings).unwrap();
+        check_native_length(&description, 15, 16, &mut findings).unwrap();
         assert!(findings.is_empty());
-        check_native_length(&description, 15, &mut findings).unwrap();
-        check_native_length(&description, 20, &mut findings).unwrap();
+        check_native_length(&description, 15, 15, &mut findings).unwrap();
+        check_native_length(&description, 15, 20, &mut findings).unwrap();
         assert_eq!(findings.len(), 2);
-        let error = check_native_length(&description, 14, &mut findings)
+        let error = check_native_length(&description, 15, 14, &mut findings)
             .unwrap_err()
             .to_string();
         assert!(
@@ -522,5 +697,75 @@ mod tests {
         description.columns = 1;
         let raw = unpack_native(&description, &[0x01, 0x00, 0x45, 0x23], 0, true).unwrap();
         assert_eq!(raw[[0, 0, 0]], 0x0001_2345);
+    }
+
+    fn ybr_422(bits: u32, frames: u32) -> PixelDescription {
+        let mut description = gray(bits, bits, false);
+        description.samples_per_pixel = 3;
+        description.photometric = Photometric::YbrFull422;
+        description.frames = frames;
+        description
+    }
+
+    fn planes(stored: &StoredFrame) -> Vec<Vec<i64>> {
+        stored
+            .values
+            .outer_iter()
+            .map(|plane| plane.iter().copied().collect())
+            .collect()
+    }
+
+    #[test]
+    fn ybr_full_422_repeats_chroma_for_each_pair() {
+        // PS3.3 C.7.6.3.1.2: each pair of pixels is Y1 Y2 Cb Cr, so a 2x2
+        // frame is 8 bytes and each row shares one Cb and one Cr.
+        let description = ybr_422(8, 1);
+        let bytes = [10, 20, 100, 200, 30, 40, 110, 210];
+        let mut findings = Vec::new();
+        let stored = decode_native_ybr_full_422(&description, &bytes, 0, &mut findings).unwrap();
+        assert_eq!(stored.colour_space, Photometric::YbrFull);
+        let planes = planes(&stored);
+        assert_eq!(planes[0], [10, 20, 30, 40]);
+        assert_eq!(planes[1], [100, 100, 110, 110]);
+        assert_eq!(planes[2], [200, 200, 210, 210]);
+        assert!(findings.is_empty(), "{findings:?}");
+    }
+
+    #[test]
+    fn ybr_full_422_second_frame_offset() {
+        // Frame 1 starts after 2 samples per pixel of frame 0: 8 words.
+        let description = ybr_422(16, 2);
+        let bytes = words(&[1, 2, 3, 4, 5, 6, 7, 8, 11, 12, 13, 14, 15, 16, 17, 18]);
+        let mut findings = Vec::new();
+        let stored = decode_native_ybr_full_422(&description, &bytes, 1, &mut findings).unwrap();
+        let planes = planes(&stored);
+        assert_eq!(planes[0], [11, 12, 15, 16]);
+        assert_eq!(planes[1], [13, 13, 17, 17]);
+        assert_eq!(planes[2], [14, 14, 18, 18]);
+    }
+
+    #[test]
+    fn ybr_full_422_full_length_read_as_ybr_full() {
+        // 12 bytes for 2x2 pixels: the data is not subsampled.
+        let description = ybr_422(8, 1);
+        let bytes = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12];
+        let mut findings = Vec::new();
+        let stored = decode_native_ybr_full_422(&description, &bytes, 0, &mut findings).unwrap();
+        assert_eq!(planes(&stored)[1], [2, 5, 8, 11]);
+        assert_eq!(findings.len(), 1);
+        assert_eq!(findings[0].code, "ybr-full-422-not-subsampled");
+    }
+
+    #[test]
+    fn ybr_full_422_short_data_is_an_error() {
+        let description = ybr_422(8, 1);
+        let mut findings = Vec::new();
+        let error = decode_native_ybr_full_422(&description, &[0; 6], 0, &mut findings)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("expected 8") && error.contains("found 6"),
+            "{error}"
+        );
     }
 }

@@ -287,6 +287,10 @@ impl PixelDescription {
     }
 
     /// Bytes of all native frames (PS3.5 8.1.1), rounded up to whole bytes.
+    ///
+    /// NOTE: native `YBR_FULL_422` Pixel Data contains two thirds of this, 2
+    /// samples per pixel (PS3.3 C.7.6.3.1.2), which [`crate::decode_frame`]
+    /// accounts for.
     pub fn native_length(&self) -> u64 {
         (self.native_frame_bits() * u64::from(self.frames)).div_ceil(8)
     }

@@ -94,6 +94,27 @@ pub enum PixelError {
     /// The image combination of attributes is valid DICOM but not handled.
     #[error("unsupported image: {0}")]
     Unsupported(String),
+
+    /// The Photometric Interpretation (0028,0004) cannot be turned into the
+    /// requested output.
+    #[error("unsupported photometric interpretation `{term}` (0028,0004): {reason}")]
+    UnsupportedPhotometric {
+        /// The defined term, e.g. `YBR_ICT`.
+        term: String,
+        /// The reason it cannot be converted.
+        reason: String,
+    },
+
+    /// A JPEG Extended stream with 12-bit samples (JPEG Process 4): no
+    /// decoder for it is built in.
+    #[error(
+        "unsupported: 12-bit JPEG extended ({uid}) is not decoded by this build; \
+         decompress the file with another tool (e.g. DCMTK dcmdjpeg) first"
+    )]
+    Jpeg12Bit {
+        /// The transfer syntax UID of the file.
+        uid: String,
+    },
 }
 
 impl PixelError {
