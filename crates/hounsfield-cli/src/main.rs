@@ -7,6 +7,9 @@ use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
 mod convert;
+mod inspect;
+mod table;
+mod validate;
 
 /// Exit status when some inputs failed (or had errors) but the run finished.
 pub(crate) const EXIT_PARTIAL: u8 = 1;
@@ -33,6 +36,14 @@ enum Command {
     Convert(convert::ConvertArgs),
     /// Print the embedded default recipe.
     DefaultRecipe,
+    /// List the attributes of DICOM files, like DCMTK's dcmdump, or as
+    /// DICOM JSON.
+    Inspect(inspect::InspectArgs),
+    /// Check DICOM files and series against the standard's rules.
+    Validate(validate::ValidateArgs),
+    /// Write one row per file (or frame) of technical attributes to a
+    /// Parquet or CSV table.
+    Table(table::TableArgs),
 }
 
 fn init_logging(verbose: u8) {
@@ -64,6 +75,9 @@ fn main() -> ExitCode {
             print!("{}", hounsfield_tensor::DEFAULT_RECIPE_YAML);
             Ok(0)
         }
+        Command::Inspect(args) => inspect::run(args),
+        Command::Validate(args) => validate::run(args),
+        Command::Table(args) => table::run(args),
     };
     match result {
         Ok(code) => ExitCode::from(code),

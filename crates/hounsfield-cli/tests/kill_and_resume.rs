@@ -35,7 +35,12 @@ fn snapshot(root: &Path) -> BTreeMap<String, Vec<u8>> {
             if entry.file_type().unwrap().is_dir() {
                 stack.push(entry.path());
             } else {
-                let relative = entry.path().strip_prefix(root).unwrap().display().to_string();
+                let relative = entry
+                    .path()
+                    .strip_prefix(root)
+                    .unwrap()
+                    .display()
+                    .to_string();
                 files.insert(relative, std::fs::read(entry.path()).unwrap());
             }
         }
@@ -88,24 +93,40 @@ fn killed_run_resumes_to_identical_output() {
     .unwrap();
 
     let reference = work.path().join("reference");
-    let status = convert(&input, &reference, &recipe, &["--jobs", "2"]).wait().unwrap();
+    let status = convert(&input, &reference, &recipe, &["--jobs", "2"])
+        .wait()
+        .unwrap();
     assert_eq!(status.code(), Some(1), "the broken fixtures fail");
     let total_shards = shard_count(&reference);
-    assert!(total_shards >= 8, "only {total_shards} shards: the kill point needs more");
+    assert!(
+        total_shards >= 8,
+        "only {total_shards} shards: the kill point needs more"
+    );
 
     let killed = work.path().join("killed");
     let mut child = convert(&input, &killed, &recipe, &["--jobs", "2"]);
     let deadline = Instant::now() + Duration::from_secs(300);
     while shard_count(&killed) < total_shards / 2 {
-        assert!(Instant::now() < deadline, "the run did not reach half of its shards");
-        assert!(child.try_wait().unwrap().is_none(), "the run ended before it was killed");
+        assert!(
+            Instant::now() < deadline,
+            "the run did not reach half of its shards"
+        );
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the run ended before it was killed"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     child.kill().unwrap(); // SIGKILL on Unix
     child.wait().unwrap();
-    assert!(!killed.join("manifest.jsonl").exists(), "no final manifest after a kill");
+    assert!(
+        !killed.join("manifest.jsonl").exists(),
+        "no final manifest after a kill"
+    );
 
-    let status = convert(&input, &killed, &recipe, &["--resume", "--jobs", "1"]).wait().unwrap();
+    let status = convert(&input, &killed, &recipe, &["--resume", "--jobs", "1"])
+        .wait()
+        .unwrap();
     assert_eq!(status.code(), Some(1));
     let expected = snapshot(&reference);
     let resumed = snapshot(&killed);

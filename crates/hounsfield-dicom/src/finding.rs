@@ -30,6 +30,12 @@ pub struct Finding {
     /// The attribute tag as `(gggg,eeee)`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tag: Option<String>,
+    /// The value found, as text, when the finding concerns a value.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
+    /// What the standard or Hounsfield expects instead of `value`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expected: Option<String>,
     /// What happened, in one sentence.
     pub message: String,
 }
@@ -42,6 +48,8 @@ impl Finding {
             code,
             keyword: None,
             tag: None,
+            value: None,
+            expected: None,
             message: message.into(),
         }
     }
@@ -58,6 +66,8 @@ impl Finding {
             code,
             keyword: Some(crate::attr::keyword(tag)),
             tag: Some(tag.to_string()),
+            value: None,
+            expected: None,
             message: message.into(),
         }
     }
@@ -70,7 +80,21 @@ impl Finding {
             code: "invalid-value",
             keyword: Some(error.keyword),
             tag: Some(error.tag.to_string()),
+            value: None,
+            expected: None,
             message: format!("{error}; the attribute was ignored"),
         }
+    }
+
+    /// Records the value found.
+    pub fn with_value(mut self, value: impl Into<String>) -> Self {
+        self.value = Some(value.into());
+        self
+    }
+
+    /// Records what was expected instead of the value found.
+    pub fn expecting(mut self, expected: impl Into<String>) -> Self {
+        self.expected = Some(expected.into());
+        self
     }
 }

@@ -7,14 +7,24 @@
 //! - [`ImageMetadata`] is the allowlist of technical attributes written next
 //!   to exported samples; [`PatientAttributes`] is exported only on request.
 //! - [`Finding`] records every defect tolerated and every default assumed.
+//! - [`dump`] lists a file's attributes like DCMTK's `dcmdump`, and [`json`]
+//!   converts them to the DICOM JSON model (PS3.18 F.2).
+//! - [`validate`] checks a header, and the files of a series, against the
+//!   rules of the standard that matter for training data.
 #![deny(missing_docs)]
 
 pub mod attr;
+mod deid;
+pub mod dump;
 mod error;
 mod finding;
+pub mod json;
 mod metadata;
 mod open;
+mod scan;
+pub mod validate;
 
+pub use deid::{DeidentificationRecord, Deidentifier, MethodCode, MAX_DATE_SHIFT_DAYS};
 pub use dicom_core::Tag;
 pub use dicom_dictionary_std::tags;
 pub use dicom_object::DefaultDicomObject;

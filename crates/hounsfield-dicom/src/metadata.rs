@@ -53,6 +53,10 @@ pub struct ImageMetadata {
     pub burned_in_annotation: Option<bool>,
     /// Presentation Intent Type (0008,0068).
     pub presentation_intent_type: Option<String>,
+    /// Study Date (0008,0020) shifted by the patient's offset; set only by
+    /// [`crate::Deidentifier::apply`] with a date key, never unshifted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub study_date_shifted: Option<String>,
 }
 
 fn fixed<const N: usize>(
@@ -123,6 +127,52 @@ impl ImageMetadata {
             lossy_image_compression: flag(tags::LOSSY_IMAGE_COMPRESSION, "01"),
             burned_in_annotation: flag(tags::BURNED_IN_ANNOTATION, "YES"),
             presentation_intent_type: text(tags::PRESENTATION_INTENT_TYPE),
+            study_date_shifted: None,
+        }
+    }
+}
+
+/// The first item of functional group `sequence` for `frame`: from the
+/// Per-frame Functional Groups Sequence, else the Shared one (PS3.3 C.7.6.16).
+fn functional_group<'a>(object: &'a Object, frame: u32, sequence: Tag) -> Option<&'a Object> {
+    let group_item = |groups: Tag, index: usize| {
+        object
+            .get(groups)?
+            .items()?
+            .get(index)?
+            .get(sequence)?
+            .items()?
+            .first()
+    };
+    group_item(tags::PER_FRAME_FUNCTIONAL_GROUPS_SEQUENCE, frame as usize)
+        .or_else(|| group_item(tags::SHARED_FUNCTIONAL_GROUPS_SEQUENCE, 0))
+}
+
+impl ImageMetadata {
+    /// Replaces the geometry with the values of `frame` from the functional
+    /// groups of an enhanced multi-frame object (Pixel Measures, Plane
+    /// Position and Plane Orientation, PS3.3 C.7.6.16.2). Objects without
+    /// functional groups are left as they are.
+    pub fn apply_frame(&mut self, object: &Object, frame: u32, findings: &mut Vec<Finding>) {
+        if let Some(item) = functional_group(object, frame, tags::PIXEL_MEASURES_SEQUENCE) {
+            if let Some(spacing) = fixed(item, tags::PIXEL_SPACING, findings) {
+                self.pixel_spacing = Some(spacing);
+            }
+            match attr::decimal(item, tags::SLICE_THICKNESS) {
+                Ok(Some(thickness)) => self.slice_thickness = Some(thickness),
+                Ok(None) => {}
+                Err(error) => findings.push(Finding::ignored_attribute(&error)),
+            }
+        }
+        if let Some(item) = functional_group(object, frame, tags::PLANE_POSITION_SEQUENCE) {
+            if let Some(position) = fixed(item, tags::IMAGE_POSITION_PATIENT, findings) {
+                self.image_position_patient = Some(position);
+            }
+        }
+        if let Some(item) = functional_group(object, frame, tags::PLANE_ORIENTATION_SEQUENCE) {
+            if let Some(orientation) = fixed(item, tags::IMAGE_ORIENTATION_PATIENT, findings) {
+                self.image_orientation_patient = Some(orientation);
+            }
         }
     }
 }

@@ -1,10 +1,11 @@
 //! Recognising DICOM files by content and opening them.
 
 use std::fs::File;
-use std::io::{BufReader, Read, Seek, SeekFrom};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use dicom_dictionary_std::tags;
+use dicom_object::file::ReadPreamble;
 use dicom_object::meta::FileMetaTableBuilder;
 use dicom_object::{DefaultDicomObject, OpenFileOptions};
 use dicom_transfer_syntax_registry::entries;
@@ -12,6 +13,7 @@ use serde::Serialize;
 
 use crate::attr::Object;
 use crate::error::{error_chain, Error};
+use crate::scan;
 
 /// Bytes read to recognise a file: the 128-byte preamble, `DICM` and the
 /// first element header after it.
@@ -185,6 +187,40 @@ impl DicomFile {
     }
 }
 
+/// Maps a file into memory read-only. Pages are read on first access, so a
+/// header-only read does not load the Pixel Data from disk.
+fn map_file(path: &Path) -> Result<memmap2::Mmap, Error> {
+    let io = |source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let file = File::open(path).map_err(io)?;
+    // SAFETY: the map is read-only and private to this process. Another
+    // process truncating the file while it is read would raise SIGBUS; input
+    // archives are not expected to change during a run.
+    unsafe { memmap2::Mmap::map(&file) }.map_err(io)
+}
+
+/// Runs the length check of [`scan`] and turns a failure into
+/// [`Error::Parse`]. Header-only reads accept a truncated Pixel Data.
+fn check_lengths(
+    path: &Path,
+    bytes: &[u8],
+    meta_start: Option<usize>,
+    encoding: Option<scan::Encoding>,
+    start: usize,
+    options: &OpenOptions,
+) -> Result<(), Error> {
+    match scan::check_file(bytes, meta_start, encoding, start) {
+        Ok(()) => Ok(()),
+        Err(error) if error.in_pixel_data && options.stop_before_pixel_data => Ok(()),
+        Err(error) => Err(Error::Parse {
+            path: path.to_path_buf(),
+            message: error.to_string(),
+        }),
+    }
+}
+
 /// Opens a DICOM file, recognised by content.
 ///
 /// # Errors
@@ -202,12 +238,14 @@ pub fn open(path: &Path, options: &OpenOptions) -> Result<DicomFile, Error> {
     };
     let object = match framing {
         Framing::Part10 => {
-            let mut open_options = OpenFileOptions::new();
+            let bytes = map_file(path)?;
+            check_lengths(path, &bytes, Some(132), None, 132, options)?;
+            let mut open_options = OpenFileOptions::new().read_preamble(ReadPreamble::Never);
             if options.stop_before_pixel_data {
                 open_options = open_options.read_until(tags::PIXEL_DATA);
             }
             open_options
-                .open_file(path)
+                .from_reader(&bytes[128..])
                 .map_err(|error| parse_error(&error))?
         }
         Framing::MissingFileMeta { offset, encoding } => {
@@ -222,13 +260,15 @@ pub fn open(path: &Path, options: &OpenOptions) -> Result<DicomFile, Error> {
                 "no file meta information; reading the data set as {}",
                 encoding.uid()
             );
-            let io = |source| Error::Io {
-                path: path.to_path_buf(),
-                source,
+            let bytes = map_file(path)?;
+            let start = offset as usize;
+            let scan_encoding = match encoding {
+                BareEncoding::ImplicitVrLittleEndian => scan::Encoding::ImplicitLittle,
+                BareEncoding::ExplicitVrLittleEndian => scan::Encoding::ExplicitLittle,
+                BareEncoding::ExplicitVrBigEndian => scan::Encoding::ExplicitBig,
             };
-            let mut file = File::open(path).map_err(io)?;
-            file.seek(SeekFrom::Start(offset)).map_err(io)?;
-            let reader = BufReader::new(file);
+            check_lengths(path, &bytes, None, Some(scan_encoding), start, options)?;
+            let reader = &bytes[start..];
             let syntax = match encoding {
                 BareEncoding::ImplicitVrLittleEndian => entries::IMPLICIT_VR_LITTLE_ENDIAN.erased(),
                 BareEncoding::ExplicitVrLittleEndian => entries::EXPLICIT_VR_LITTLE_ENDIAN.erased(),

@@ -3,14 +3,16 @@
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use hounsfield_dicom::{
-    error_chain, open, DicomFile, Finding, Framing, ImageMetadata, OpenOptions, PatientAttributes,
-    Severity,
+    error_chain, open, DeidentificationRecord, Deidentifier, DicomFile, Finding, Framing,
+    ImageMetadata, OpenOptions, PatientAttributes, Severity,
 };
 use hounsfield_export::{encode_npy, encode_png, unit_array_to_u16, unit_array_to_u8, PngImage};
 use hounsfield_pixel::{
     read_frame, DecodeLimits, FrameImage, ModalityTransform, PixelDescription, PixelError,
 };
-use hounsfield_tensor::{render_channels, render_display, ChannelRecord, Recipe};
+use hounsfield_tensor::{
+    render_channels, render_display, BurnedInAnnotationPolicy, ChannelRecord, Recipe,
+};
 use ndarray::{Array3, Axis};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -57,6 +59,8 @@ pub struct SampleMetadata<'a> {
     /// Patient attributes, only when the recipe opts in.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub patient: Option<&'a PatientAttributes>,
+    /// What was done to de-identify this metadata (PS3.15 Annex E).
+    pub deidentification: &'a DeidentificationRecord,
     /// Defects tolerated and defaults assumed for this file.
     pub findings: &'a [Finding],
 }
@@ -107,6 +111,46 @@ pub enum Outcome {
         /// Findings collected before the failure.
         findings: Vec<Finding>,
     },
+}
+
+/// What every file of a run is converted with.
+#[derive(Debug, Clone)]
+pub struct Conversion {
+    /// The recipe.
+    pub recipe: Recipe,
+    /// Number of input arguments; with more than one, PNG paths start with
+    /// the input's index.
+    pub inputs: usize,
+    /// De-identification of the exported metadata.
+    pub deidentifier: Deidentifier,
+}
+
+impl Conversion {
+    /// Prepares a conversion, reading the de-identification keys named by
+    /// the recipe from the environment.
+    pub fn new(recipe: Recipe, inputs: usize) -> Result<Self, crate::PipelineError> {
+        let key = |name: &Option<String>| -> Result<Option<Vec<u8>>, crate::PipelineError> {
+            match name {
+                None => Ok(None),
+                Some(name) => match std::env::var(name) {
+                    Ok(value) if !value.is_empty() => Ok(Some(value.into_bytes())),
+                    _ => Err(crate::PipelineError::Config(format!(
+                        "the recipe names the environment variable {name} for a de-identification key, but it is not set or empty"
+                    ))),
+                },
+            }
+        };
+        let deidentifier = Deidentifier::new(
+            key(&recipe.privacy.uid_key_env)?,
+            key(&recipe.privacy.date_shift_key_env)?,
+            recipe.privacy.include_patient_attributes,
+        );
+        Ok(Conversion {
+            recipe,
+            inputs,
+            deidentifier,
+        })
+    }
 }
 
 /// Characters allowed in keys besides ASCII letters and digits.
@@ -166,10 +210,8 @@ fn to_png(image: &Array3<f32>, bits: u8) -> Result<Vec<u8>, String> {
 
 /// Converts one input file. Never panics: a panic inside a decoder becomes
 /// a failure of this file.
-pub fn convert_file(file: &InputFile, recipe: &Recipe, inputs: usize) -> Outcome {
-    match catch_unwind(AssertUnwindSafe(|| {
-        convert_file_inner(file, recipe, inputs)
-    })) {
+pub fn convert_file(file: &InputFile, conversion: &Conversion) -> Outcome {
+    match catch_unwind(AssertUnwindSafe(|| convert_file_inner(file, conversion))) {
         Ok(outcome) => outcome,
         Err(panic) => {
             let message = panic
@@ -188,7 +230,8 @@ pub fn convert_file(file: &InputFile, recipe: &Recipe, inputs: usize) -> Outcome
     }
 }
 
-fn convert_file_inner(file: &InputFile, recipe: &Recipe, inputs: usize) -> Outcome {
+fn convert_file_inner(file: &InputFile, conversion: &Conversion) -> Outcome {
+    let recipe = &conversion.recipe;
     let source = file.path.display().to_string();
     match hounsfield_dicom::sniff_file(&file.path) {
         Ok(Some(_)) => {}
@@ -234,7 +277,27 @@ fn convert_file_inner(file: &InputFile, recipe: &Recipe, inputs: usize) -> Outco
             reason: "no Pixel Data (7FE0,0010): not an image".into(),
         };
     }
-    match convert_frames(file, &dicom, recipe, inputs, &source, &mut findings) {
+    let burned_in = hounsfield_dicom::attr::text(
+        dicom.dataset(),
+        hounsfield_dicom::tags::BURNED_IN_ANNOTATION,
+    )
+    .is_some_and(|value| value.eq_ignore_ascii_case("YES"));
+    if burned_in {
+        match recipe.privacy.burned_in_annotation {
+            BurnedInAnnotationPolicy::Exclude => {
+                return Outcome::Skipped {
+                    reason: "Burned In Annotation (0028,0301) is YES: the pixels may show identifying text; set privacy.burned_in_annotation to keep to convert it".into(),
+                }
+            }
+            BurnedInAnnotationPolicy::Keep => findings.push(Finding::about(
+                Severity::Warning,
+                "burned-in-annotation",
+                hounsfield_dicom::tags::BURNED_IN_ANNOTATION,
+                "Burned In Annotation is YES: the pixels may show identifying text",
+            )),
+        }
+    }
+    match convert_frames(file, &dicom, conversion, &source, &mut findings) {
         Ok((samples, pngs)) => Outcome::Converted {
             samples,
             pngs,
@@ -250,14 +313,16 @@ fn convert_file_inner(file: &InputFile, recipe: &Recipe, inputs: usize) -> Outco
 fn convert_frames(
     file: &InputFile,
     dicom: &DicomFile,
-    recipe: &Recipe,
-    inputs: usize,
+    conversion: &Conversion,
     source: &str,
     findings: &mut Vec<Finding>,
 ) -> Result<(Vec<EncodedSample>, Vec<EncodedPng>), PixelError> {
+    let recipe = &conversion.recipe;
+    let inputs = conversion.inputs;
     let object = dicom.dataset();
     let description = PixelDescription::read(object, findings)?;
     let metadata = ImageMetadata::read(object, dicom.transfer_syntax(), findings);
+    let deidentification = conversion.deidentifier.record();
     let patient = recipe
         .privacy
         .include_patient_attributes
@@ -289,6 +354,9 @@ fn convert_frames(
         }
         let rendered = render_channels(&image, recipe);
         let key = sample_key(file, frame);
+        let mut frame_metadata = metadata.clone();
+        frame_metadata.apply_frame(object, frame, findings);
+        conversion.deidentifier.apply(&mut frame_metadata, object);
         let (modality_lut, padding_pixels) = match &image {
             FrameImage::Gray(gray) => (
                 Some(&gray.transform),
@@ -302,21 +370,22 @@ fn convert_frames(
         let json = serde_json::to_vec(&SampleMetadata {
             source,
             key: &key,
-            sop_instance_uid: metadata.sop_instance_uid.as_deref(),
-            series_instance_uid: metadata.series_instance_uid.as_deref(),
+            sop_instance_uid: frame_metadata.sop_instance_uid.as_deref(),
+            series_instance_uid: frame_metadata.series_instance_uid.as_deref(),
             frame,
             number_of_frames: description.frames,
             shape: [c, h, w],
             dtype: "float32",
-            modality: metadata.modality.as_deref(),
+            modality: frame_metadata.modality.as_deref(),
             photometric_interpretation: description.photometric.as_str(),
             modality_lut,
-            pixel_spacing: metadata.pixel_spacing,
+            pixel_spacing: frame_metadata.pixel_spacing,
             channels: &rendered.channels,
             padding_pixels,
             framing: dicom.framing,
-            dicom: &metadata,
+            dicom: &frame_metadata,
             patient: patient.as_ref(),
+            deidentification: &deidentification,
             findings,
         })
         .map_err(|error| PixelError::Unsupported(format!("sample metadata: {error}")))?;

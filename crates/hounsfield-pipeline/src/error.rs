@@ -28,6 +28,11 @@ pub enum PipelineError {
         source: std::io::Error,
     },
 
+    /// The settings cannot be used, e.g. a key named by the recipe is
+    /// missing from the environment.
+    #[error("invalid settings: {0}")]
+    Config(String),
+
     /// An interrupted run cannot be resumed.
     #[error("cannot resume: {0}")]
     Resume(String),

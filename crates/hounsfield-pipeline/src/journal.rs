@@ -52,7 +52,11 @@ pub fn settings_hash(recipe_yaml: &str, inputs: &[PathBuf]) -> String {
         hasher.update([0]);
         hasher.update(input.to_string_lossy().as_bytes());
     }
-    hasher.finalize().iter().map(|b| format!("{b:02x}")).collect()
+    hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> PipelineError + '_ {
@@ -104,12 +108,22 @@ impl Journal {
         let checkpoint_path = dir.join(CHECKPOINT);
         let manifest_path = dir.join(PARTIAL_MANIFEST);
         if !manifest_path.exists() {
-            tracing::info!("no interrupted run in {}; starting afresh", output.display());
-            return Ok((Journal::start(output, settings_hash)?, Checkpoint::default(), Vec::new()));
+            tracing::info!(
+                "no interrupted run in {}; starting afresh",
+                output.display()
+            );
+            return Ok((
+                Journal::start(output, settings_hash)?,
+                Checkpoint::default(),
+                Vec::new(),
+            ));
         }
         let checkpoint = match fs::read(&checkpoint_path) {
             Ok(bytes) => serde_json::from_slice::<Checkpoint>(&bytes).map_err(|error| {
-                PipelineError::Resume(format!("{} is unreadable: {error}", checkpoint_path.display()))
+                PipelineError::Resume(format!(
+                    "{} is unreadable: {error}",
+                    checkpoint_path.display()
+                ))
             })?,
             Err(error) => return Err(io_error(&checkpoint_path)(error)),
         };
@@ -121,7 +135,8 @@ impl Journal {
         }
         if checkpoint.settings_hash != settings_hash {
             return Err(PipelineError::Resume(
-                "the recipe or the inputs differ from the interrupted run; rerun without --resume".into(),
+                "the recipe or the inputs differ from the interrupted run; rerun without --resume"
+                    .into(),
             ));
         }
         let file = OpenOptions::new()
@@ -214,7 +229,10 @@ pub fn remove_temporary_files(dir: &Path) -> Result<usize, PipelineError> {
         return Ok(0);
     }
     let mut removed = 0;
-    for entry in walkdir::WalkDir::new(dir).into_iter().filter_map(Result::ok) {
+    for entry in walkdir::WalkDir::new(dir)
+        .into_iter()
+        .filter_map(Result::ok)
+    {
         let name = entry.file_name().to_string_lossy();
         if entry.file_type().is_file() && is_temporary(&name) {
             fs::remove_file(entry.path()).map_err(io_error(entry.path()))?;

@@ -15,7 +15,7 @@ mod ordered;
 mod run;
 pub mod validate;
 
-pub use convert::{sample_key, SampleMetadata};
+pub use convert::{convert_file, sample_key, Conversion, Outcome, SampleMetadata};
 pub use discover::{check_inputs, walk, InputFile};
 pub use error::PipelineError;
 pub use ordered::{map_in_order, thread_pool};

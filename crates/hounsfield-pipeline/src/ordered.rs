@@ -57,10 +57,16 @@ mod tests {
     fn results_keep_input_order() {
         let pool = thread_pool(Some(2)).unwrap();
         let mut seen = Vec::new();
-        map_in_order(&pool, 0..10u64, 3, |x| x * x, |y| {
-            seen.push(y);
-            Ok::<(), ()>(())
-        })
+        map_in_order(
+            &pool,
+            0..10u64,
+            3,
+            |x| x * x,
+            |y| {
+                seen.push(y);
+                Ok::<(), ()>(())
+            },
+        )
         .unwrap();
         assert_eq!(seen, [0, 1, 4, 9, 16, 25, 36, 49, 64, 81]);
     }
@@ -69,14 +75,20 @@ mod tests {
     fn sink_error_stops_the_run() {
         let pool = thread_pool(Some(1)).unwrap();
         let mut seen = 0;
-        let result = map_in_order(&pool, 0..10, 2, |x| x, |x| {
-            seen += 1;
-            if x == 3 {
-                Err("stop")
-            } else {
-                Ok(())
-            }
-        });
+        let result = map_in_order(
+            &pool,
+            0..10,
+            2,
+            |x| x,
+            |x| {
+                seen += 1;
+                if x == 3 {
+                    Err("stop")
+                } else {
+                    Ok(())
+                }
+            },
+        );
         assert_eq!(result, Err("stop"));
         assert_eq!(seen, 4);
     }

@@ -9,7 +9,7 @@ use hounsfield_tensor::Recipe;
 use rayon::prelude::*;
 use serde::Serialize;
 
-use crate::convert::{convert_file, Outcome};
+use crate::convert::{convert_file, Conversion, Outcome};
 use crate::discover::{check_inputs, walk, InputFile};
 use crate::error::PipelineError;
 use crate::journal::{remove_shards_from, remove_temporary_files, settings_hash, Journal};
@@ -186,7 +186,8 @@ impl Writers {
         let Some(shards) = self.shards.as_mut() else {
             return Ok(());
         };
-        let shard_dir = |index: u64, writer: &ShardWriter| format!("shards/{}", writer.shard_file_name(index));
+        let shard_dir =
+            |index: u64, writer: &ShardWriter| format!("shards/{}", writer.shard_file_name(index));
         if skip_samples > 0 && first_shard > 0 {
             // The skipped samples end in the last shard kept from the
             // interrupted run.
@@ -299,7 +300,11 @@ pub fn convert(
     let (journal, checkpoint, kept_lines) = if options.resume {
         Journal::resume(&options.output, hash)?
     } else {
-        (Journal::start(&options.output, hash)?, Default::default(), Vec::new())
+        (
+            Journal::start(&options.output, hash)?,
+            Default::default(),
+            Vec::new(),
+        )
     };
     // Shards after the checkpoint (all of them for a fresh run) are stale.
     remove_shards_from(&shard_dir, checkpoint.shards_committed)?;
@@ -340,7 +345,7 @@ pub fn convert(
     };
     write_atomic(options.output.join("recipe.yaml"), recipe_yaml.as_bytes())?;
 
-    let inputs = options.inputs.len();
+    let conversion = Conversion::new(recipe.clone(), options.inputs.len())?;
     let batch_size = jobs.max(1) * FILES_PER_JOB_IN_BATCH;
     let mut files = walk(&options.inputs);
     for kept in &kept_lines {
@@ -369,7 +374,7 @@ pub fn convert(
                 .into_par_iter()
                 .map(|item| match item {
                     Ok(file) => {
-                        let outcome = convert_file(&file, recipe, inputs);
+                        let outcome = convert_file(&file, &conversion);
                         (file, outcome)
                     }
                     Err((path, message)) => failed_walk_entry(path, message),

@@ -9,8 +9,8 @@ mod recipe;
 mod render;
 
 pub use recipe::{
-    ChannelSpec, ExportSpec, InputSpec, PngSpec, PrivacySpec, Recipe, RecipeError, ShardSpec,
-    WindowSpec, DEFAULT_RECIPE_YAML,
+    BurnedInAnnotationPolicy, ChannelSpec, ExportSpec, InputSpec, PngSpec, PrivacySpec, Recipe,
+    RecipeError, ShardSpec, WindowSpec, DEFAULT_RECIPE_YAML,
 };
 pub use render::{
     render_channels, render_display, AppliedWindow, ChannelRecord, Display, Rendered, WindowSource,

@@ -278,6 +278,33 @@ pub struct PrivacySpec {
     /// and physicians into the sample metadata. Off by default.
     #[serde(default)]
     pub include_patient_attributes: bool,
+    /// Name of an environment variable that holds a secret key; when set,
+    /// UIDs in the metadata are replaced by a keyed hash (the same UID gives
+    /// the same replacement with the same key). The key itself never appears
+    /// in a recipe or an output.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uid_key_env: Option<String>,
+    /// Name of an environment variable that holds a secret key; when set,
+    /// the study date is exported shifted by a per-patient offset of up to
+    /// 365 days. Without it no dates are exported.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub date_shift_key_env: Option<String>,
+    /// What to do with images whose Burned In Annotation (0028,0301) is
+    /// `YES`: `exclude` (skip them, the default) or `keep` (convert them with
+    /// a warning in the metadata).
+    #[serde(default)]
+    pub burned_in_annotation: BurnedInAnnotationPolicy,
+}
+
+/// What to do with images flagged as carrying burned-in text.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BurnedInAnnotationPolicy {
+    /// Skip the image; the manifest gives the reason.
+    #[default]
+    Exclude,
+    /// Convert it and record a warning.
+    Keep,
 }
 
 impl Recipe {

@@ -134,7 +134,11 @@ pub fn validate(
             Outcome::Checked { report, series } => {
                 summary.files += 1;
                 summary.count(report.findings.iter().map(|finding| finding.severity));
-                if report.findings.iter().any(|f| f.severity == Severity::Error) {
+                if report
+                    .findings
+                    .iter()
+                    .any(|f| f.severity == Severity::Error)
+                {
                     summary.files_with_errors += 1;
                 }
                 if let Some((uid, entry)) = series {

@@ -130,11 +130,13 @@ fn count_frame(gray: &hounsfield_pixel::GrayFrame, counts: &mut Counts) {
         }
     };
     match &gray.padding {
-        Some(mask) => Zip::from(&gray.values).and(mask).for_each(|&value, &padded| {
-            if !padded {
-                visit(value);
-            }
-        }),
+        Some(mask) => Zip::from(&gray.values)
+            .and(mask)
+            .for_each(|&value, &padded| {
+                if !padded {
+                    visit(value);
+                }
+            }),
         None => gray.values.iter().for_each(|&value| visit(value)),
     }
 }
@@ -219,14 +221,20 @@ fn decode_failure(error: &PixelError, frame: u32) -> Finding {
             tags::PIXEL_DATA,
             message,
         ),
-        _ => Finding::about(Severity::Error, "pixel-decode-failed", tags::PIXEL_DATA, message),
+        _ => Finding::about(
+            Severity::Error,
+            "pixel-decode-failed",
+            tags::PIXEL_DATA,
+            message,
+        ),
     }
 }
 
-/// Adds the findings of decoding, each code once: decoding repeats them
-/// for every frame.
+/// Adds the findings of decoding, each code once, because decoding repeats
+/// them for every frame. Codes that the header rules already reported
+/// (such as `window-count-mismatch`) are left out.
 fn push_first_of_each_code(findings: &mut Vec<Finding>, new: Vec<Finding>) {
-    let mut seen: Vec<&'static str> = Vec::new();
+    let mut seen: Vec<&'static str> = findings.iter().map(|finding| finding.code).collect();
     for finding in new {
         if !seen.contains(&finding.code) {
             seen.push(finding.code);
@@ -284,7 +292,11 @@ mod tests {
         implausible_values(&many, &mut findings);
         assert_eq!(findings[0].severity, Severity::Info);
         assert_eq!(findings[1].severity, Severity::Warning);
-        assert!(findings[1].message.contains("(5.00%)"), "{}", findings[1].message);
+        assert!(
+            findings[1].message.contains("(5.00%)"),
+            "{}",
+            findings[1].message
+        );
     }
 
     #[test]
