@@ -42,6 +42,9 @@ pub(crate) fn run(args: InspectArgs) -> anyhow::Result<u8> {
 
 /// Writes every listing and returns the number of files that failed.
 fn write_all(args: &InspectArgs, out: &mut impl Write) -> io::Result<usize> {
+    // NOTE: dicom-object 0.10 cannot stop a bare data set (one without File
+    // Meta Information) before Pixel Data, so such a file is parsed whole;
+    // the listing still leaves Pixel Data and later elements out.
     let options = OpenOptions {
         stop_before_pixel_data: true,
         lenient_framing: true,

@@ -7,8 +7,13 @@ use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
 mod convert;
+mod finalize;
 mod inspect;
+mod plan;
+mod preview;
+mod stats;
 mod table;
+mod units;
 mod validate;
 
 /// Exit status when some inputs failed (or had errors) but the run finished.
@@ -44,6 +49,17 @@ enum Command {
     /// Write one row per file (or frame) of technical attributes to a
     /// Parquet or CSV table.
     Table(table::TableArgs),
+    /// Cut the inputs into work units by series or study for `convert --plan`.
+    Plan(plan::PlanArgs),
+    /// Merge the finished units of `convert --plan` into one manifest and
+    /// shard index.
+    Finalize(finalize::FinalizeArgs),
+    /// Sample the inputs and write dataset statistics (histogram
+    /// breakpoints, channel mean and standard deviation) for a recipe's
+    /// `stats:` key.
+    Stats(stats::StatsArgs),
+    /// Draw a contact sheet of the inputs, one cell per recipe channel.
+    Preview(preview::PreviewArgs),
 }
 
 fn init_logging(verbose: u8) {
@@ -78,6 +94,10 @@ fn main() -> ExitCode {
         Command::Inspect(args) => inspect::run(args),
         Command::Validate(args) => validate::run(args),
         Command::Table(args) => table::run(args),
+        Command::Plan(args) => plan::run(args),
+        Command::Finalize(args) => finalize::run(args),
+        Command::Stats(args) => stats::run(args),
+        Command::Preview(args) => preview::run(args),
     };
     match result {
         Ok(code) => ExitCode::from(code),

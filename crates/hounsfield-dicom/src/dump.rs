@@ -27,7 +27,8 @@ const MAX_BINARY_ITEMS: usize = 16;
 /// Options for [`write_dump`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DumpOptions {
-    /// Longest value text shown; longer values are cut and end with `...`.
+    /// Maximum characters of a value's text; longer values are cut and end
+    /// with `...`.
     /// `None` shows text values whole (binary values are always cut).
     pub max_value_chars: Option<usize>,
     /// Leave out Pixel Data (7FE0,0010), Float and Double Float Pixel Data and
@@ -45,7 +46,7 @@ impl Default for DumpOptions {
     }
 }
 
-/// The name of a transfer syntax from the registry, or `unknown`.
+/// Returns the name of a transfer syntax from the registry, or `unknown`.
 pub fn transfer_syntax_name(uid: &str) -> &'static str {
     TransferSyntaxRegistry
         .get(uid.trim_end_matches('\0'))
@@ -53,8 +54,8 @@ pub fn transfer_syntax_name(uid: &str) -> &'static str {
         .unwrap_or("unknown")
 }
 
-/// The keyword shown for `tag`: the dictionary keyword, or a description of
-/// a private or unknown tag.
+/// Returns the keyword shown for `tag`: the dictionary keyword, or a
+/// description of a private or unknown tag.
 pub fn dump_keyword(tag: Tag) -> &'static str {
     if let Some(entry) = StandardDataDictionary.by_tag(tag) {
         return entry.alias();
@@ -238,7 +239,7 @@ fn pad_to_comment(left: &str) -> String {
     }
 }
 
-/// The value multiplicity as `dcmdump` counts it: 1 for OB, OW and UN.
+/// Counts the values as `dcmdump` does, with 1 for OB, OW and UN.
 fn multiplicity(value: &PrimitiveValue, vr: VR) -> u32 {
     match (value, vr) {
         (PrimitiveValue::Empty, _) => 0,

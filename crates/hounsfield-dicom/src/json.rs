@@ -8,10 +8,10 @@
 //! nested objects. An empty value has no `Value` key, and an empty value
 //! among several is `null` (PS3.18 F.2.5).
 //!
-//! Two cases cannot follow the model because the file breaks its VR: a DS
-//! or IS value that is not a number is kept as the string found, and a
-//! floating point value that is NaN or infinite is written as the strings
-//! `NaN`, `inf` or `-inf`.
+//! Two cases cannot follow the model, because the file breaks its VR. A DS
+//! or IS value that is not a number is kept as the string found. A floating
+//! point value that is NaN or infinite is written as the string `NaN`,
+//! `inf` or `-inf`.
 //!
 //! # References
 //! - [PS3.18 F.2](https://dicom.nema.org/medical/dicom/current/output/chtml/part18/sect_F.2.html)
@@ -25,10 +25,11 @@ use serde_json::{Map, Number, Value as Json};
 use crate::attr::{parse_decimal_string, parse_integer_string, Object};
 use crate::open::{DicomFile, Framing};
 
-/// Largest integer that a JSON number (an IEEE double) holds exactly, 2^53.
+/// Largest integer that a JSON number (an IEEE double) represents exactly,
+/// 2^53.
 const MAX_EXACT_JSON_INTEGER: u64 = 1 << 53;
 
-/// The key of `tag` in the JSON model: 8 uppercase hex digits.
+/// Returns the key of `tag` in the JSON model: 8 uppercase hex digits.
 pub fn json_key(tag: Tag) -> String {
     format!("{:04X}{:04X}", tag.group(), tag.element())
 }
@@ -132,8 +133,8 @@ fn values_json(vr: VR, value: &PrimitiveValue) -> Vec<Json> {
     }
 }
 
-/// The values of a string attribute without their trailing padding (spaces
-/// and NULs). Leading spaces are significant in most text VRs, so only the
+/// Returns the values of a string attribute without their trailing padding
+/// (spaces and NULs). Leading spaces are significant in most text VRs, so only the
 /// number parsers of DS and IS remove them.
 fn texts(value: &PrimitiveValue) -> Vec<String> {
     value
@@ -158,13 +159,13 @@ fn text_number(text: String, parse: impl Fn(&str) -> Option<Number>) -> Json {
     }
     match parse(trimmed) {
         Some(number) => Json::Number(number),
-        // Not a number: keep what the file holds (see the module docs).
+        // Not a number: keep the text found in the file (see the module docs).
         None => Json::from(trimmed),
     }
 }
 
-/// A PN value as its three component groups (PS3.18 F.2.2), or `null` when
-/// all are empty.
+/// Converts a PN value to its three component groups (PS3.18 F.2.2), or
+/// `null` when all are empty.
 fn person_name(text: String) -> Json {
     let mut name = Map::new();
     for (group, key) in text
@@ -290,7 +291,7 @@ mod tests {
     }
 
     #[test]
-    fn binary_is_inline_base64_and_empty_has_no_value() {
+    fn binary_and_empty_values() {
         let data = object(vec![
             DataElement::new(
                 Tag(0x0029, 0x1010),

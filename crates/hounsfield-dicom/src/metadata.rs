@@ -134,7 +134,7 @@ impl ImageMetadata {
 
 /// The first item of functional group `sequence` for `frame`: from the
 /// Per-frame Functional Groups Sequence, else the Shared one (PS3.3 C.7.6.16).
-fn functional_group<'a>(object: &'a Object, frame: u32, sequence: Tag) -> Option<&'a Object> {
+fn functional_group(object: &Object, frame: u32, sequence: Tag) -> Option<&Object> {
     let group_item = |groups: Tag, index: usize| {
         object
             .get(groups)?

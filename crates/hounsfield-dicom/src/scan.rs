@@ -10,7 +10,9 @@
 
 use std::fmt;
 
-use dicom_core::Tag;
+use dicom_core::dictionary::{DataDictionary, DataDictionaryEntry, VirtualVr};
+use dicom_core::{Tag, VR};
+use dicom_dictionary_std::StandardDataDictionary;
 
 /// Deepest sequence nesting accepted; real objects stay far below it.
 const MAX_DEPTH: usize = 64;
@@ -19,6 +21,12 @@ const ITEM: Tag = Tag(0xFFFE, 0xE000);
 const ITEM_DELIMITER: Tag = Tag(0xFFFE, 0xE00D);
 const SEQUENCE_DELIMITER: Tag = Tag(0xFFFE, 0xE0DD);
 const PIXEL_DATA: Tag = Tag(0x7FE0, 0x0010);
+const TRANSFER_SYNTAX_UID: Tag = Tag(0x0002, 0x0010);
+
+/// Largest data set that a deflated file (PS3.5 A.5) may inflate to, equal
+/// to the default frame limit of hounsfield-pixel. DEFLATE compresses by up
+/// to 1032:1, so without a limit a small file could inflate to gigabytes.
+const MAX_INFLATED_BYTES: u64 = 1 << 30;
 
 /// How the data set after the file meta information is encoded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,26 +79,21 @@ impl fmt::Display for LengthError {
     }
 }
 
+/// An element header: tag, VR (explicit VR only), value length, header size.
+type Header = (Tag, Option<[u8; 2]>, u32, usize);
+
 struct Scanner<'a> {
     bytes: &'a [u8],
 }
 
-fn long_length_vr(vr: &[u8]) -> bool {
+/// Tells whether an explicit VR has a 2-byte value length (PS3.5 table
+/// 7.1-2). Every other VR, including VR bytes that name no VR (which
+/// dicom-encoding 0.10 reads as UN), has 2 reserved bytes and a 4-byte length.
+fn short_length_vr(vr: &[u8]) -> bool {
     matches!(
         vr,
-        b"OB"
-            | b"OD"
-            | b"OF"
-            | b"OL"
-            | b"OV"
-            | b"OW"
-            | b"SQ"
-            | b"SV"
-            | b"UC"
-            | b"UN"
-            | b"UR"
-            | b"UT"
-            | b"UV"
+        b"AE" | b"AS" | b"AT" | b"CS" | b"DA" | b"DS" | b"DT" | b"FL" | b"FD" | b"IS" | b"LO"
+            | b"LT" | b"PN" | b"SH" | b"SL" | b"SS" | b"ST" | b"TM" | b"UI" | b"UL" | b"US"
     )
 }
 
@@ -125,7 +128,7 @@ impl<'a> Scanner<'a> {
         at: usize,
         end: usize,
         encoding: Encoding,
-    ) -> Result<(Tag, Option<[u8; 2]>, u32, usize), LengthError> {
+    ) -> Result<Header, LengthError> {
         let big = encoding == Encoding::ExplicitBig;
         let short = |tag| LengthError {
             tag,
@@ -141,7 +144,7 @@ impl<'a> Scanner<'a> {
             return Ok((tag, None, self.u32_at(at + 4, big), 8));
         }
         let vr = [self.bytes[at + 4], self.bytes[at + 5]];
-        if long_length_vr(&vr) {
+        if !short_length_vr(&vr) {
             if end - at < 12 {
                 return Err(short(tag));
             }
@@ -165,6 +168,16 @@ impl<'a> Scanner<'a> {
             let (tag, vr, length, header) = self.header(at, end, encoding)?;
             let value = at + header;
             if Some(tag) == until {
+                return Ok(value);
+            }
+            if tag == ITEM_DELIMITER {
+                // dicom-parser 0.10 skips an item delimiter outside any item
+                // and ends the current item at one inside a defined-length
+                // item, whatever its length field says.
+                if depth == 0 {
+                    at = value;
+                    continue;
+                }
                 return Ok(value);
             }
             if length == UNDEFINED {
@@ -202,8 +215,12 @@ impl<'a> Scanner<'a> {
                     });
                 }
                 let inner = encoding;
+                // dicom-parser 0.10 reads Pixel Data of undefined length, at
+                // any depth, as fragments and any other element of undefined
+                // length as a sequence of data set items.
+                let fragments = tag == PIXEL_DATA;
                 at = self
-                    .items(value, end, inner, depth + 1)
+                    .items(value, end, inner, depth + 1, fragments)
                     .map_err(|mut error| {
                         error.in_pixel_data |= depth == 0 && tag == PIXEL_DATA;
                         error
@@ -227,8 +244,12 @@ impl<'a> Scanner<'a> {
                     in_pixel_data: depth == 0 && tag == PIXEL_DATA,
                 });
             }
-            if vr == Some(*b"SQ") && depth < MAX_DEPTH {
-                self.items(value, value + length, encoding, depth + 1)?;
+            let sequence = match vr {
+                Some(vr) => &vr == b"SQ",
+                None => is_sequence_in_dictionary(tag),
+            };
+            if sequence && depth < MAX_DEPTH {
+                self.items(value, value + length, encoding, depth + 1, false)?;
             }
             at = value + length;
         }
@@ -244,13 +265,16 @@ impl<'a> Scanner<'a> {
     }
 
     /// Checks the items of a sequence (or the fragments of encapsulated
-    /// Pixel Data) starting at `at`, up to the sequence delimiter or `end`.
+    /// Pixel Data, when `fragments` is set) starting at `at`, up to the
+    /// sequence delimiter or `end`. The elements inside sequence items are
+    /// checked too, whether the item length is defined or not.
     fn items(
         &self,
         mut at: usize,
         end: usize,
         encoding: Encoding,
         depth: usize,
+        fragments: bool,
     ) -> Result<usize, LengthError> {
         while at < end {
             let (tag, _, length, header) = self.header(at, end, encoding)?;
@@ -273,7 +297,14 @@ impl<'a> Scanner<'a> {
                             in_pixel_data: false,
                         });
                     }
-                    at = value + length;
+                    if !fragments {
+                        // dicom-object reads the elements of a defined-length
+                        // item with the same unchecked allocation, so their
+                        // lengths must fit inside the item.
+                        at = self.data_set(value, value + length, None, encoding, depth)?;
+                    } else {
+                        at = value + length;
+                    }
                 }
                 other => {
                     return Err(LengthError {
@@ -289,9 +320,18 @@ impl<'a> Scanner<'a> {
     }
 }
 
+/// Tells whether the data dictionary gives `tag` the VR SQ, which implicit
+/// VR data sets do not write out.
+fn is_sequence_in_dictionary(tag: Tag) -> bool {
+    StandardDataDictionary
+        .by_tag(tag)
+        .is_some_and(|entry| matches!(entry.vr(), VirtualVr::Exact(VR::SQ)))
+}
+
 /// Checks a whole file: the file meta group at `meta_start` (Part 10 files;
 /// `None` for bare data sets) and the data set in `encoding` after it.
-/// Returns `Ok` for deflated data sets, which it cannot check.
+/// A deflated data set is inflated first (see [`check_deflated`]); a file
+/// whose transfer syntax is missing is not checked.
 pub fn check_file(
     bytes: &[u8],
     meta_start: Option<usize>,
@@ -299,11 +339,35 @@ pub fn check_file(
     mut start: usize,
 ) -> Result<(), LengthError> {
     let scanner = Scanner { bytes };
+    let mut deflated = false;
     if let Some(meta) = meta_start {
         // The file meta group is explicit VR little endian (PS3.10 7.1).
+        // dicom-object 0.10 reads it up to the length that File Meta
+        // Information Group Length (0002,0000) gives, whatever the groups of
+        // the elements it meets, and reads the data set from there. This walk
+        // follows the same rule, so both start the data set at the same
+        // byte; without that element it walks the elements of group 0002.
         let mut at = meta;
         let mut transfer_syntax = None;
-        while bytes.len() - at >= 8 && u16::from_le_bytes([bytes[at], bytes[at + 1]]) == 0x0002 {
+        let mut group_length = None;
+        if bytes.len() - at >= 12 {
+            let (tag, _, length, header) = scanner.header(at, bytes.len(), Encoding::ExplicitLittle)?;
+            if tag == Tag(0x0002, 0x0000) && length == 4 && bytes.len() - at >= header + 4 {
+                group_length = Some(scanner.u32_at(at + header, false));
+                at += header + 4;
+            }
+        }
+        let mut consumed = 0u32;
+        loop {
+            let more = match group_length {
+                Some(limit) => consumed < limit && at < bytes.len(),
+                None => {
+                    bytes.len() - at >= 8 && u16::from_le_bytes([bytes[at], bytes[at + 1]]) == 0x0002
+                }
+            };
+            if !more {
+                break;
+            }
             let (tag, _, length, header) =
                 scanner.header(at, bytes.len(), Encoding::ExplicitLittle)?;
             let value = at + header;
@@ -318,24 +382,58 @@ pub fn check_file(
                     in_pixel_data: false,
                 });
             }
-            if tag == Tag(0x0002, 0x0010) {
+            if tag == TRANSFER_SYNTAX_UID {
                 transfer_syntax = std::str::from_utf8(&bytes[value..value + length as usize])
                     .ok()
                     .map(|uid| uid.trim_end_matches(['\0', ' ']).to_string());
             }
+            consumed = consumed.saturating_add(header as u32).saturating_add(length);
             at = value + length as usize;
         }
         start = at;
+        deflated = transfer_syntax.as_deref().is_some_and(|uid| {
+            Encoding::of_transfer_syntax(uid).is_none()
+        });
         encoding = transfer_syntax
             .as_deref()
             .and_then(Encoding::of_transfer_syntax);
     }
-    let Some(encoding) = encoding else {
-        return Ok(());
-    };
+    match encoding {
+        Some(encoding) => scanner.data_set(start, bytes.len(), None, encoding, 0).map(|_| ()),
+        None if deflated => check_deflated(&bytes[start..], start),
+        None => Ok(()),
+    }
+}
+
+/// Inflates a deflated data set, which starts at byte `start` of the file,
+/// and checks it as explicit VR little endian (PS3.5 A.5). Error offsets
+/// count from the start of the inflated data set.
+fn check_deflated(deflated: &[u8], start: usize) -> Result<(), LengthError> {
+    use std::io::Read;
+
+    let mut inflated = Vec::new();
+    let mut reader = flate2::read::DeflateDecoder::new(deflated).take(MAX_INFLATED_BYTES + 1);
+    // A corrupt stream is checked up to where inflating stopped: dicom-object
+    // cannot read past that point either.
+    if let Err(error) = reader.read_to_end(&mut inflated) {
+        tracing::debug!("the deflated data set stops inflating after {} bytes: {error}", inflated.len());
+    }
+    if inflated.len() as u64 > MAX_INFLATED_BYTES {
+        return Err(LengthError {
+            tag: TRANSFER_SYNTAX_UID,
+            offset: start,
+            reason: format!("the deflated data set inflates to more than {MAX_INFLATED_BYTES} bytes"),
+            in_pixel_data: false,
+        });
+    }
+    let scanner = Scanner { bytes: &inflated };
     scanner
-        .data_set(start, bytes.len(), None, encoding, 0)
+        .data_set(0, inflated.len(), None, Encoding::ExplicitLittle, 0)
         .map(|_| ())
+        .map_err(|mut error| {
+            error.reason.push_str(" (the offset counts from the start of the inflated data set)");
+            error
+        })
 }
 
 #[cfg(test)]
@@ -347,7 +445,7 @@ mod tests {
         bytes.extend(tag.0.to_le_bytes());
         bytes.extend(tag.1.to_le_bytes());
         bytes.extend(vr);
-        if long_length_vr(vr) {
+        if !short_length_vr(vr) {
             bytes.extend([0, 0]);
             bytes.extend((value.len() as u32).to_le_bytes());
         } else {
@@ -405,6 +503,136 @@ mod tests {
         // Cut inside the item: the delimiter is missing.
         let cut = &bytes[..30];
         assert!(check_file(cut, None, Some(Encoding::ExplicitLittle), 0).is_err());
+    }
+
+    /// A sequence (0008,1115) of defined length with one defined-length
+    /// item that holds `inner`, then Modality.
+    fn sequence_with_item(inner: &[u8], explicit: bool) -> Vec<u8> {
+        let mut item = vec![0xFE, 0xFF, 0x00, 0xE0];
+        item.extend((inner.len() as u32).to_le_bytes());
+        item.extend(inner);
+        let mut bytes = if explicit {
+            element((0x0008, 0x1115), b"SQ", &item)
+        } else {
+            let mut header = vec![0x08, 0x00, 0x15, 0x11];
+            header.extend((item.len() as u32).to_le_bytes());
+            header.extend(&item);
+            header
+        };
+        bytes.extend(element((0x0008, 0x0060), b"CS", b"CT"));
+        bytes
+    }
+
+    #[test]
+    fn lengths_inside_defined_length_items_are_checked() {
+        let mut bytes = sequence_with_item(&element((0x0009, 0x1010), b"OB", &[0; 4]), true);
+        assert_eq!(check_file(&bytes, None, Some(Encoding::ExplicitLittle), 0), Ok(()));
+        // The OB length field starts after the SQ header (12 bytes), the
+        // item header (8) and the OB tag, VR and reserved bytes (8).
+        bytes[28..32].copy_from_slice(&0x7FFF_FFF0u32.to_le_bytes());
+        let error = check_file(&bytes, None, Some(Encoding::ExplicitLittle), 0).unwrap_err();
+        assert_eq!(error.tag, Tag(0x0009, 0x1010));
+        assert_eq!(error.offset, 20);
+        assert!(!error.in_pixel_data);
+        assert!(error.reason.contains("in its item"), "{error}");
+    }
+
+    #[test]
+    fn implicit_vr_sequence_items_are_checked() {
+        // (0008,1150) in implicit VR: tag, 4-byte length, value.
+        let mut inner = vec![0x08, 0x00, 0x50, 0x11];
+        inner.extend(4u32.to_le_bytes());
+        inner.extend(b"1.2\0");
+        let mut bytes = sequence_with_item(&inner, false);
+        // (0008,0060) at the end was written as explicit VR; cut it off.
+        bytes.truncate(bytes.len() - 10);
+        assert_eq!(check_file(&bytes, None, Some(Encoding::ImplicitLittle), 0), Ok(()));
+        bytes[20..24].copy_from_slice(&0xFFFF_FFF0u32.to_le_bytes());
+        let error = check_file(&bytes, None, Some(Encoding::ImplicitLittle), 0).unwrap_err();
+        assert_eq!(error.tag, Tag(0x0008, 0x1150));
+        assert!(error.reason.contains("in its item"), "{error}");
+    }
+
+    #[test]
+    fn encapsulated_fragments_are_not_read_as_elements() {
+        // Pixel Data of undefined length: an empty offset table, then one
+        // fragment whose bytes would read as an element with a huge length.
+        let mut bytes = vec![0xE0, 0x7F, 0x10, 0x00, b'O', b'B', 0, 0, 0xFF, 0xFF, 0xFF, 0xFF];
+        bytes.extend([0xFE, 0xFF, 0x00, 0xE0, 0, 0, 0, 0]);
+        bytes.extend([0xFE, 0xFF, 0x00, 0xE0, 12, 0, 0, 0]);
+        bytes.extend([0x08, 0x00, 0x60, 0x00, b'O', b'B', 0, 0, 0xF0, 0xFF, 0xFF, 0xFF]);
+        bytes.extend([0xFE, 0xFF, 0xDD, 0xE0, 0, 0, 0, 0]);
+        assert_eq!(check_file(&bytes, None, Some(Encoding::ExplicitLittle), 0), Ok(()));
+    }
+
+    #[test]
+    fn unknown_vr_has_a_four_byte_length() {
+        // `XX` names no VR; dicom-encoding 0.10 reads it as UN, with 2
+        // reserved bytes and a 4-byte length.
+        let mut bytes = vec![0x09, 0x00, 0x10, 0x10, b'X', b'X', 0, 0];
+        bytes.extend(0x7FFF_FFF0u32.to_le_bytes());
+        bytes.extend([0; 8]);
+        let error = check_file(&bytes, None, Some(Encoding::ExplicitLittle), 0).unwrap_err();
+        assert_eq!(error.tag, Tag(0x0009, 0x1010));
+        assert!(error.reason.contains("declares 2147483632 value bytes"), "{error}");
+    }
+
+    #[test]
+    fn item_delimiter_outside_items_is_skipped() {
+        // dicom-parser 0.10 ignores the length of a stray item delimiter.
+        let mut bytes = vec![0xFE, 0xFF, 0x0D, 0xE0, 0xF0, 0xFF, 0xFF, 0x7F];
+        bytes.extend(element((0x0008, 0x0060), b"CS", b"CT"));
+        assert_eq!(check_file(&bytes, None, Some(Encoding::ExplicitLittle), 0), Ok(()));
+    }
+
+    #[test]
+    fn data_set_starts_where_the_group_length_ends() {
+        // Implicit VR little endian, then Implementation Class UID.
+        let syntax = element((0x0002, 0x0010), b"UI", b"1.2.840.10008.1.2\0");
+        let class = element((0x0002, 0x0012), b"UI", b"1.2.3\0");
+        let mut bytes = vec![0; 128];
+        bytes.extend(b"DICM");
+        let group_length = (syntax.len() + class.len()) as u32;
+        bytes.extend(element((0x0002, 0x0000), b"UL", &group_length.to_le_bytes()));
+        bytes.extend(&syntax);
+        let class_at = bytes.len();
+        bytes.extend(&class);
+        assert_eq!(check_file(&bytes, Some(132), None, 132), Ok(()));
+        // A group length that ends before (0002,0012) makes dicom-object
+        // read that element as the first of the implicit VR data set, where
+        // `UI 06 00` is a 4-byte length of 0x00064955.
+        bytes[140..144].copy_from_slice(&(syntax.len() as u32).to_le_bytes());
+        let error = check_file(&bytes, Some(132), None, 132).unwrap_err();
+        assert_eq!(error.offset, class_at);
+        assert!(error.reason.contains("declares 411989 value bytes"), "{error}");
+    }
+
+    /// A Part 10 file with the deflated explicit VR little endian transfer
+    /// syntax and `data_set` deflated after the file meta group.
+    fn deflated_file(data_set: &[u8]) -> Vec<u8> {
+        use std::io::Write;
+
+        let syntax = element((0x0002, 0x0010), b"UI", b"1.2.840.10008.1.2.1.99\0");
+        let mut bytes = vec![0; 128];
+        bytes.extend(b"DICM");
+        bytes.extend(element((0x0002, 0x0000), b"UL", &(syntax.len() as u32).to_le_bytes()));
+        bytes.extend(&syntax);
+        let mut encoder = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::fast());
+        encoder.write_all(data_set).unwrap();
+        bytes.extend(encoder.finish().unwrap());
+        bytes
+    }
+
+    #[test]
+    fn deflated_data_set_is_inflated_and_checked() {
+        let mut data_set = element((0x0008, 0x0060), b"CS", b"CT");
+        data_set.extend(element((0x0009, 0x1010), b"OB", &[0; 4]));
+        assert_eq!(check_file(&deflated_file(&data_set), Some(132), None, 132), Ok(()));
+        data_set[18..22].copy_from_slice(&0xFFFF_FFF0u32.to_le_bytes());
+        let error = check_file(&deflated_file(&data_set), Some(132), None, 132).unwrap_err();
+        assert_eq!(error.tag, Tag(0x0009, 0x1010));
+        assert_eq!(error.offset, 10);
+        assert!(error.reason.contains("inflated data set"), "{error}");
     }
 
     #[test]

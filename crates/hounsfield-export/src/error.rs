@@ -177,6 +177,21 @@ pub enum Error {
         source: png::EncodingError,
     },
 
+    /// The affine of a NIfTI volume has no orientation: a zero-length or
+    /// repeated axis.
+    #[error("invalid NIfTI affine: {reason}")]
+    InvalidAffine {
+        /// What is wrong with it.
+        reason: String,
+    },
+
+    /// Compressing a NIfTI volume failed.
+    #[error("failed to compress NIfTI data: {source}")]
+    NiftiEncode {
+        /// The gzip encoder's error.
+        source: io::Error,
+    },
+
     /// Serializing a value to JSON failed.
     #[error("failed to serialize {what} to JSON: {source}")]
     Json {

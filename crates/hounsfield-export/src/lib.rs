@@ -9,6 +9,8 @@
 //! - [`npy`]: encode arrays as `.npy` format version 1.0.
 //! - [`png`](crate::png): encode 8- and 16-bit grayscale and RGB PNG images.
 //! - [`shard`]: pack samples into numbered, reproducible tar shards.
+//! - [`nifti`]: encode `(C, D, H, W)` volumes as NIfTI-1 `.nii.gz` files
+//!   with their qform and sform.
 //!
 //! ```
 //! use hounsfield_export::{encode_png_gray16, Sample, ShardOptions, ShardWriter};
@@ -37,6 +39,7 @@
 
 pub mod atomic;
 pub mod error;
+pub mod nifti;
 pub mod npy;
 pub mod png;
 pub mod shard;
@@ -45,6 +48,7 @@ pub use crate::atomic::{
     write_atomic, write_atomic_with, write_json_atomic, AtomicFile, AtomicWriteOptions,
 };
 pub use crate::error::{Error, Result};
+pub use crate::nifti::{encode_nifti_gz, nifti_header, write_nifti_gz_atomic, Qform};
 pub use crate::npy::{encode_npy, npy_header, write_npy, write_npy_atomic, NpyElement};
 pub use crate::png::{
     encode_png, encode_png_gray16, encode_png_gray8, encode_png_rgb16, encode_png_rgb8,

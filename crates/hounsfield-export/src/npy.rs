@@ -59,6 +59,13 @@ pub trait NpyElement: Copy + sealed::Sealed {
 
     /// Appends the little-endian bytes of `self` to `out`.
     fn extend_le_bytes(self, out: &mut Vec<u8>);
+
+    /// Encodes `values` in little-endian order into `out`, which must hold
+    /// exactly `values.len()` elements' bytes.
+    ///
+    /// # Panics
+    /// If the lengths disagree.
+    fn encode_le_slice(values: &[Self], out: &mut [u8]);
 }
 
 macro_rules! impl_npy_element {
@@ -70,6 +77,16 @@ macro_rules! impl_npy_element {
 
             fn extend_le_bytes(self, out: &mut Vec<u8>) {
                 out.extend_from_slice(&self.to_le_bytes());
+            }
+
+            fn encode_le_slice(values: &[Self], out: &mut [u8]) {
+                const SIZE: usize = std::mem::size_of::<$ty>();
+                assert_eq!(out.len(), std::mem::size_of_val(values));
+                // Fixed-size chunks let the compiler turn this into a plain
+                // copy on little-endian hosts.
+                for (bytes, value) in out.chunks_exact_mut(SIZE).zip(values) {
+                    bytes.copy_from_slice(&value.to_le_bytes());
+                }
             }
         }
     };
@@ -129,9 +146,18 @@ pub fn encode_npy<T: NpyElement, D: Dimension>(array: ArrayView<'_, T, D>) -> Re
     let header = npy_header(T::DESCR, array.shape())?;
     let mut out = Vec::with_capacity(header.len() + array.len() * std::mem::size_of::<T>());
     out.extend_from_slice(&header);
-    // `iter` visits elements in logical order for any strides.
-    for &value in array.iter() {
-        value.extend_le_bytes(&mut out);
+    match array.as_slice() {
+        // A row-major array is already in C order: encode it in one pass.
+        Some(values) => {
+            out.resize(header.len() + std::mem::size_of_val(values), 0);
+            T::encode_le_slice(values, &mut out[header.len()..]);
+        }
+        // `iter` visits elements in logical order for any strides.
+        None => {
+            for &value in array.iter() {
+                value.extend_le_bytes(&mut out);
+            }
+        }
     }
     Ok(out)
 }

@@ -11,7 +11,7 @@ use hounsfield_pixel::{
     read_frame, DecodeLimits, FrameImage, ModalityTransform, PixelDescription, PixelError,
 };
 use hounsfield_tensor::{
-    render_channels, render_display, BurnedInAnnotationPolicy, ChannelRecord, Recipe,
+    render, render_display, BurnedInAnnotationPolicy, ChannelRecord, Recipe, SpatialRecord,
 };
 use ndarray::{Array3, Axis};
 use serde::Serialize;
@@ -50,6 +50,9 @@ pub struct SampleMetadata<'a> {
     pub pixel_spacing: Option<[f64; 2]>,
     /// What each channel holds, including the windows applied.
     pub channels: &'a [ChannelRecord],
+    /// The recipe's spatial steps as applied (crop box, padding, resize).
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    pub spatial: &'a [SpatialRecord],
     /// Pixels marked as Pixel Padding, which were filled.
     pub padding_pixels: usize,
     /// How the file was framed on disk.
@@ -233,26 +236,19 @@ pub fn convert_file(file: &InputFile, conversion: &Conversion) -> Outcome {
 fn convert_file_inner(file: &InputFile, conversion: &Conversion) -> Outcome {
     let recipe = &conversion.recipe;
     let source = file.path.display().to_string();
-    match hounsfield_dicom::sniff_file(&file.path) {
-        Ok(Some(_)) => {}
-        Ok(None) => {
-            return Outcome::Skipped {
-                reason: "not a DICOM file".into(),
-            }
-        }
-        Err(error) => {
-            return Outcome::Failed {
-                error: error.to_string(),
-                findings: Vec::new(),
-            }
-        }
-    }
     let options = OpenOptions {
         stop_before_pixel_data: false,
         lenient_framing: recipe.input.accept_missing_file_meta,
     };
+    // `open` recognises DICOM by content first, so other files are skipped
+    // without a second read of their first bytes.
     let dicom = match open(&file.path, &options) {
         Ok(dicom) => dicom,
+        Err(hounsfield_dicom::Error::NotDicom { .. }) => {
+            return Outcome::Skipped {
+                reason: "not a DICOM file".into(),
+            }
+        }
         Err(error) => {
             return Outcome::Failed {
                 error: error.to_string(),
@@ -352,7 +348,8 @@ fn convert_frames(
         if recipe.export.shards.is_none() {
             continue;
         }
-        let rendered = render_channels(&image, recipe);
+        let rendered =
+            render(&image, recipe).map_err(|error| PixelError::Unsupported(error.to_string()))?;
         let key = sample_key(file, frame);
         let mut frame_metadata = metadata.clone();
         frame_metadata.apply_frame(object, frame, findings);
@@ -381,6 +378,7 @@ fn convert_frames(
             modality_lut,
             pixel_spacing: frame_metadata.pixel_spacing,
             channels: &rendered.channels,
+            spatial: &rendered.spatial,
             padding_pixels,
             framing: dicom.framing,
             dicom: &frame_metadata,

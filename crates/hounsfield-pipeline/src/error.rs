@@ -37,6 +37,31 @@ pub enum PipelineError {
     #[error("cannot resume: {0}")]
     Resume(String),
 
+    /// A plan file or a unit record is missing, malformed or belongs to
+    /// another plan.
+    #[error("invalid plan: {0}")]
+    Plan(String),
+
+    /// One file could not be read or decoded outside a run (the single-file
+    /// API used by the Python package).
+    #[error("{}: {message}", path.display())]
+    File {
+        /// The file.
+        path: PathBuf,
+        /// What failed.
+        message: String,
+    },
+
+    /// A file that a conversion skips on purpose (not DICOM, no pixel data,
+    /// burned-in annotation) was given to the single-file API.
+    #[error("{}: skipped: {reason}", path.display())]
+    Skipped {
+        /// The file.
+        path: PathBuf,
+        /// Why it is skipped.
+        reason: String,
+    },
+
     /// The worker thread pool could not be started.
     #[error("cannot start {jobs} worker threads: {message}")]
     ThreadPool {
@@ -45,4 +70,9 @@ pub enum PipelineError {
         /// The error.
         message: String,
     },
+
+    /// Dataset statistics could not be computed or a preview could not be
+    /// drawn.
+    #[error(transparent)]
+    Render(#[from] hounsfield_tensor::RenderError),
 }

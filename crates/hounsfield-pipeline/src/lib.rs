@@ -8,16 +8,34 @@
 #![deny(missing_docs)]
 
 mod convert;
+mod dataset_stats;
 mod discover;
 mod error;
+pub mod finalize;
 mod journal;
 mod ordered;
+mod preview;
+pub mod plan;
 mod run;
+mod shard_index;
+mod single;
+pub mod units;
 pub mod validate;
+mod volumes;
 
-pub use convert::{convert_file, sample_key, Conversion, Outcome, SampleMetadata};
+pub use convert::{convert_file, sample_key, Conversion, EncodedSample, Outcome, SampleMetadata};
+pub use dataset_stats::{
+    dataset_statistics, write_histogram_plot, write_stats, StatsOptions, StatsRun, Stratum,
+};
 pub use discover::{check_inputs, walk, InputFile};
 pub use error::PipelineError;
 pub use ordered::{map_in_order, thread_pool};
-pub use run::{convert, ConvertOptions, ManifestEntry, RunSummary, Status};
+pub use preview::{preview, PreviewOptions, PreviewSummary};
+pub use finalize::{finalize, FinalizeSummary};
+pub use plan::{make_plan, Grouping, Plan, PlanOptions};
+pub use run::{convert, convert_files, ConvertOptions, ManifestEntry, RunSummary, Status};
+pub use shard_index::{IndexedShard, ShardIndex, SHARD_INDEX_FILE};
+pub use single::{convert_single, decode_frames, read_metadata, DecodedFrames};
+pub use units::{convert_units, UnitRunOptions, UnitSelection, UnitsSummary};
 pub use validate::{validate, FileReport, ValidateOptions, ValidateSummary};
+pub use volumes::{convert_volumes, VolumeRecord, VolumeSummary};

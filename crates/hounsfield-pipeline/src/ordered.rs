@@ -1,7 +1,9 @@
 //! Parallel work on a stream of items, with the results handed on in input
 //! order.
 
-use rayon::prelude::*;
+use std::collections::BTreeMap;
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::mpsc;
 
 use crate::error::PipelineError;
 
@@ -20,16 +22,25 @@ pub fn thread_pool(jobs: Option<usize>) -> Result<rayon::ThreadPool, PipelineErr
         })
 }
 
-/// Runs `work` on the items of `items` on `pool`, `batch` items at a time,
-/// and passes each result to `sink` in the order of `items`. Memory holds
-/// one batch of items and results, whatever the length of `items`.
+/// Runs `work` on the items of `items` on `pool` and passes each result to
+/// `sink`, on the calling thread, in the order of `items`.
+///
+/// Items are handed to the pool one at a time, so a slow item does not hold
+/// up the threads that are free, and `sink` runs while the pool works on
+/// later items. At most `window` items are queued, in work or waiting for
+/// `sink` at any time, so memory does not grow with the length of `items`.
 ///
 /// # Errors
-/// The first error of `sink`, which stops the run.
+/// The first error of `sink`, which stops the run. Items already handed to
+/// the pool are finished and their results dropped.
+///
+/// # Panics
+/// A panic of `work` is resumed on the calling thread when its result would
+/// have been passed to `sink`.
 pub fn map_in_order<T, R, E>(
     pool: &rayon::ThreadPool,
     items: impl Iterator<Item = T>,
-    batch: usize,
+    window: usize,
     work: impl Fn(T) -> R + Sync,
     mut sink: impl FnMut(R) -> Result<(), E>,
 ) -> Result<(), E>
@@ -37,16 +48,49 @@ where
     T: Send,
     R: Send,
 {
-    let batch = batch.max(1);
-    let mut items = items.peekable();
-    while items.peek().is_some() {
-        let chunk: Vec<T> = items.by_ref().take(batch).collect();
-        let results: Vec<R> = pool.install(|| chunk.into_par_iter().map(&work).collect());
-        for result in results {
-            sink(result)?;
+    let window = window.max(1);
+    let work = &work;
+    let (sender, receiver) = mpsc::channel::<(usize, std::thread::Result<R>)>();
+    // FIFO, so that items start in input order and few results wait.
+    pool.in_place_scope_fifo(|scope| {
+        let mut items = items.enumerate();
+        let mut waiting = BTreeMap::new();
+        let mut in_work = 0usize;
+        let mut next = 0usize;
+        loop {
+            while in_work + waiting.len() < window {
+                let Some((index, item)) = items.next() else {
+                    break;
+                };
+                let sender = sender.clone();
+                scope.spawn_fifo(move |_| {
+                    let result = panic::catch_unwind(AssertUnwindSafe(|| work(item)));
+                    // Sending fails only once the receiver is dropped, after
+                    // this call returned; the result is not needed then.
+                    let _ = sender.send((index, result));
+                });
+                in_work += 1;
+            }
+            if in_work == 0 {
+                // Every item handed out has been passed to `sink`.
+                return Ok(());
+            }
+            // OK because this function holds `sender`, so the channel stays
+            // open, and every job sends exactly once, also after a panic.
+            let Ok((index, result)) = receiver.recv() else {
+                unreachable!("the result channel closed while jobs were running");
+            };
+            in_work -= 1;
+            waiting.insert(index, result);
+            while let Some(result) = waiting.remove(&next) {
+                next += 1;
+                match result {
+                    Ok(result) => sink(result)?,
+                    Err(payload) => panic::resume_unwind(payload),
+                }
+            }
         }
-    }
-    Ok(())
+    })
 }
 
 #[cfg(test)]

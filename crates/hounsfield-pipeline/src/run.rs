@@ -6,17 +6,18 @@ use std::path::{Path, PathBuf};
 use hounsfield_dicom::Finding;
 use hounsfield_export::{write_atomic, Sample, ShardInfo, ShardOptions, ShardWriter};
 use hounsfield_tensor::Recipe;
-use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::convert::{convert_file, Conversion, Outcome};
 use crate::discover::{check_inputs, walk, InputFile};
 use crate::error::PipelineError;
 use crate::journal::{remove_shards_from, remove_temporary_files, settings_hash, Journal};
+use crate::ordered::map_in_order;
+use crate::shard_index::{remove_shard_index, IndexedShard, ShardIndex, SHARD_INDEX_FILE};
 
-/// Files converted in parallel before their outputs are written in order.
-/// Memory grows with this batch, not with the number of inputs.
-const FILES_PER_JOB_IN_BATCH: usize = 4;
+/// Files per worker thread that are converted or waiting to be written at
+/// any time. Memory grows with this window, not with the number of inputs.
+const FILES_IN_FLIGHT_PER_JOB: usize = 4;
 
 /// Settings of a conversion run.
 #[derive(Debug, Clone)]
@@ -272,6 +273,18 @@ fn failed_walk_entry(path: PathBuf, message: String) -> (InputFile, Outcome) {
 /// output as an uninterrupted run.
 pub fn convert(
     options: &ConvertOptions,
+    progress: impl FnMut(&ManifestEntry),
+) -> Result<RunSummary, PipelineError> {
+    convert_files(options, walk(&options.inputs), progress)
+}
+
+/// Converts the files of `files`, which must come from `options.inputs`
+/// (their `relative` path and `input_index` name the outputs), in the order
+/// given. [`convert`] passes every file under the inputs; a work unit of a
+/// plan passes its own files. Everything else is as in [`convert`].
+pub fn convert_files(
+    options: &ConvertOptions,
+    files: impl Iterator<Item = Result<InputFile, (PathBuf, String)>>,
     mut progress: impl FnMut(&ManifestEntry),
 ) -> Result<RunSummary, PipelineError> {
     check_inputs(&options.inputs)?;
@@ -293,6 +306,9 @@ pub fn convert(
     let hash = settings_hash(&recipe_yaml, &options.inputs);
     let shard_dir = options.output.join("shards");
     let manifest_path = options.output.join("manifest.jsonl");
+    // The index is written last, so one left from an earlier run would
+    // describe shards that this run replaces.
+    remove_shard_index(&shard_dir)?;
     let removed = remove_temporary_files(&options.output)?;
     if removed > 0 {
         tracing::info!("removed {removed} temporary file(s) left by an interrupted run");
@@ -346,8 +362,8 @@ pub fn convert(
     write_atomic(options.output.join("recipe.yaml"), recipe_yaml.as_bytes())?;
 
     let conversion = Conversion::new(recipe.clone(), options.inputs.len())?;
-    let batch_size = jobs.max(1) * FILES_PER_JOB_IN_BATCH;
-    let mut files = walk(&options.inputs);
+    let window = jobs.max(1) * FILES_IN_FLIGHT_PER_JOB;
+    let mut files = files;
     for kept in &kept_lines {
         let kept_path = serde_json::from_str::<serde_json::Value>(kept)
             .ok()
@@ -366,26 +382,20 @@ pub fn convert(
         }
     }
     let mut skip_samples = checkpoint.samples_of_next_file;
-    let mut files = files.peekable();
-    while files.peek().is_some() {
-        let batch: Vec<_> = files.by_ref().take(batch_size).collect();
-        let outcomes: Vec<(InputFile, Outcome)> = pool.install(|| {
-            batch
-                .into_par_iter()
-                .map(|item| match item {
-                    Ok(file) => {
-                        let outcome = convert_file(&file, &conversion);
-                        (file, outcome)
-                    }
-                    Err((path, message)) => failed_walk_entry(path, message),
-                })
-                .collect()
-        });
-        for (file, outcome) in outcomes {
-            let entry = writers.write(&file, outcome, std::mem::take(&mut skip_samples))?;
-            progress(&entry);
+    let convert_item = |item: Result<InputFile, (PathBuf, String)>| match item {
+        Ok(file) => {
+            let outcome = convert_file(&file, &conversion);
+            (file, outcome)
         }
-    }
+        Err((path, message)) => failed_walk_entry(path, message),
+    };
+    // This thread writes the outputs in input order while the pool
+    // converts the next files.
+    map_in_order(&pool, files, window, convert_item, |(file, outcome)| {
+        let entry = writers.write(&file, outcome, std::mem::take(&mut skip_samples))?;
+        progress(&entry);
+        Ok::<(), PipelineError>(())
+    })?;
     let Writers {
         shards,
         first_shard,
@@ -393,10 +403,38 @@ pub fn convert(
         mut summary,
         ..
     } = writers;
+    let kept_shard_names: Vec<String> = match &shards {
+        Some(writer) => (0..first_shard)
+            .map(|index| writer.shard_file_name(index))
+            .collect(),
+        None => Vec::new(),
+    };
+    let has_shards = shards.is_some();
     if let Some(shards) = shards {
         summary.shards = shards.finish()?;
     }
     summary.shard_count = first_shard + summary.shards.len() as u64;
     journal.finish(&manifest_path)?;
+    if has_shards {
+        write_run_shard_index(&shard_dir, &kept_shard_names, &summary.shards)?;
+    }
     Ok(summary)
+}
+
+/// Writes `shards/index.json` for the shards kept from an interrupted run
+/// (counted from their files) and those written by this invocation.
+fn write_run_shard_index(
+    shard_dir: &Path,
+    kept: &[String],
+    written: &[ShardInfo],
+) -> Result<(), PipelineError> {
+    let mut entries = Vec::with_capacity(kept.len() + written.len());
+    for name in kept {
+        entries.push(IndexedShard::from_file(
+            &shard_dir.join(name),
+            name.clone(),
+        )?);
+    }
+    entries.extend(written.iter().map(IndexedShard::from_info));
+    ShardIndex::new(entries).write(&shard_dir.join(SHARD_INDEX_FILE))
 }

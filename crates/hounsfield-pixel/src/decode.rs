@@ -19,6 +19,8 @@ use crate::describe::{Photometric, PixelDescription};
 use crate::encapsulated::frame_codestream;
 use crate::error::PixelError;
 use crate::jpeg;
+use crate::jpeg2000;
+use crate::rle;
 
 /// Explicit VR Big Endian (retired), whose OW data the parser reads as
 /// 16-bit words.
@@ -64,15 +66,19 @@ pub struct StoredFrame {
 /// syntax converts the colour space to RGB, as the JPEG 2000 codecs do for
 /// their component transforms.
 fn codec_outputs_rgb(transfer_syntax: &str, photometric: &Photometric) -> bool {
-    let jpeg2000 = matches!(
+    matches!(photometric, Photometric::YbrIct | Photometric::YbrRct) && is_jpeg2000(transfer_syntax)
+}
+
+/// Tells whether a transfer syntax is one of JPEG 2000 (Part 1 or HTJ2K).
+fn is_jpeg2000(transfer_syntax: &str) -> bool {
+    matches!(
         transfer_syntax,
         "1.2.840.10008.1.2.4.90"
             | "1.2.840.10008.1.2.4.91"
             | "1.2.840.10008.1.2.4.201"
             | "1.2.840.10008.1.2.4.202"
             | "1.2.840.10008.1.2.4.203"
-    );
-    matches!(photometric, Photometric::YbrIct | Photometric::YbrRct) && jpeg2000
+    )
 }
 
 fn transfer_syntax_name(uid: &str) -> String {
@@ -128,6 +134,9 @@ pub fn decode_frame(
         }
         Value::PixelSequence(_) if is_jpeg_dct(&transfer_syntax) => {
             decode_jpeg(file, description, frame, &transfer_syntax, limits, findings)
+        }
+        Value::PixelSequence(_) if transfer_syntax == rle::RLE_LOSSLESS => {
+            decode_rle(file, description, frame, findings)
         }
         Value::PixelSequence(_) => {
             decode_encapsulated(file, description, frame, &transfer_syntax, findings)
@@ -194,6 +203,54 @@ fn decode_jpeg(
     Ok(StoredFrame {
         values: finish_stored(&layout, values, findings)?,
         colour_space: decoded.colour_space,
+    })
+}
+
+/// Returns the codestream of frame `frame` of encapsulated Pixel Data (see
+/// [`frame_codestream`]).
+fn encapsulated_frame<'a>(
+    file: &'a DicomFile,
+    description: &PixelDescription,
+    frame: u32,
+    start_marker: &[u8],
+) -> Result<std::borrow::Cow<'a, [u8]>, PixelError> {
+    let element = file
+        .object
+        .get(tags::PIXEL_DATA)
+        .ok_or(PixelError::NoPixelData)?;
+    let (Some(offset_table), Some(fragments)) =
+        (element.value().offset_table(), element.value().fragments())
+    else {
+        return Err(PixelError::NoPixelData);
+    };
+    frame_codestream(
+        &file.object,
+        offset_table,
+        fragments,
+        description.frames,
+        frame,
+        start_marker,
+    )
+}
+
+/// Decodes an RLE Lossless frame with [`rle::decode`], which gives planar
+/// little-endian samples.
+fn decode_rle(
+    file: &DicomFile,
+    description: &PixelDescription,
+    frame: u32,
+    findings: &mut Vec<Finding>,
+) -> Result<StoredFrame, PixelError> {
+    // RLE has no start marker: each fragment is taken to start a frame.
+    let stream = encapsulated_frame(file, description, frame, &[])?;
+    let bytes = rle::decode(&stream, description, frame)?;
+    let mut layout = description.clone();
+    layout.frames = 1;
+    layout.planar = true;
+    let values = unpack_native(&layout, &bytes, 0, false)?;
+    Ok(StoredFrame {
+        values: finish_stored(&layout, values, findings)?,
+        colour_space: description.photometric.clone(),
     })
 }
 
@@ -327,6 +384,13 @@ fn decode_encapsulated(
             })
         }
         Some(_) => {}
+    }
+    if is_jpeg2000(transfer_syntax) {
+        let stream = encapsulated_frame(file, description, frame, &jpeg2000::START_OF_CODESTREAM)?;
+        jpeg2000::check_header(&stream, description).map_err(|reason| PixelError::Decode {
+            syntax: name.clone(),
+            message: format!("frame {frame}: {reason}"),
+        })?;
     }
     let decoded = file
         .object
@@ -519,28 +583,38 @@ fn finish_stored(
         (1u64 << container) - 1
     };
     let unused = container_mask & !used;
+    // Sign-extended two's complement fills the bits above High Bit with
+    // copies of the sign; that is not a defect.
+    let sign_fill = unused & !((1u64 << shift) - 1);
+    // Shifting the Bits Stored value to the top of an i64 and back
+    // sign-extends it from its top bit, `sign_bit`.
+    let extend = 64 - stored;
+    debug_assert_eq!(sign_bit << extend, 1 << 63);
     let mut dirty = 0usize;
-    let values = raw.mapv(|word| {
-        let word = u64::from(word);
-        let value = (word >> shift) & mask;
-        let negative = signed && value & sign_bit != 0;
-        let high = word & unused;
-        // Sign-extended two's complement fills the bits above High Bit with
-        // copies of the sign; that is not a defect.
-        let expected_high = if negative {
-            unused & !((1u64 << shift) - 1)
-        } else {
-            0
-        };
-        if high != 0 && high != expected_high {
-            dirty += 1;
-        }
-        if negative {
-            value as i64 - (1i64 << stored)
-        } else {
-            value as i64
-        }
-    });
+    // One pass without branches, so that the loop vectorises: the unused
+    // bits are checked with `&` rather than `&&`.
+    let words = match raw.as_slice() {
+        Some(words) => std::borrow::Cow::Borrowed(words),
+        None => std::borrow::Cow::Owned(raw.iter().copied().collect()),
+    };
+    let values: Vec<i64> = words
+        .iter()
+        .map(|&word| {
+            let word = u64::from(word);
+            let value = (word >> shift) & mask;
+            let stored_value = if signed {
+                ((value << extend) as i64) >> extend
+            } else {
+                value as i64
+            };
+            let high = word & unused;
+            let expected_high = if stored_value < 0 { sign_fill } else { 0 };
+            dirty += usize::from((high != 0) & (high != expected_high));
+            stored_value
+        })
+        .collect();
+    let values = Array3::from_shape_vec(raw.raw_dim(), values)
+        .map_err(|error| PixelError::Unsupported(format!("pixel layout: {error}")))?;
     if dirty > 0 {
         findings.push(Finding::about(
             Severity::Warning,

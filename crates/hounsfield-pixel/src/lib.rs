@@ -26,8 +26,10 @@ mod encapsulated;
 mod error;
 mod frame;
 mod jpeg;
+mod jpeg2000;
 mod modality;
 mod palette;
+mod rle;
 mod window;
 
 pub use colour::to_rgb;

@@ -409,8 +409,11 @@ mod tests {
     use dicom_core::value::DataSetSequence;
     use dicom_core::{DataElement, PrimitiveValue, VR};
 
+    /// Puts a text value, split at backslashes into its values as a parser
+    /// would.
     fn put(object: &mut Object, tag: Tag, vr: VR, value: &str) {
-        object.put(DataElement::new(tag, vr, PrimitiveValue::from(value)));
+        let values = value.split('\\').map(str::to_string).collect();
+        object.put(DataElement::new(tag, vr, PrimitiveValue::Strs(values)));
     }
 
     fn sequence(object: &mut Object, tag: Tag, items: Vec<Object>) {

@@ -14,6 +14,8 @@
 //! - [`OutputGrid`] is a volume's voxel grid with its affine in LPS (and
 //!   RAS for NIfTI); [`Sampling`] says how to read its voxels from the
 //!   source slices when resampling was chosen.
+//! - [`VolumeSpec`] is the `volumes` section of a recipe, which chooses
+//!   what happens to localizers, uneven and tilted stacks, and resampling.
 //!
 //! The tensor of a volume is `(C, D, H, W)`: D is the slice, in ascending
 //! position along the normal `row direction × column direction`, H the row
@@ -49,7 +51,7 @@
 //!
 //! let assembly = assemble(&slices, &AssemblyOptions::default());
 //! let volume = &assembly.volumes[0];
-//! assert_eq!(volume.slices, [2, 4, 1, 3, 0]); // z = -10, -7.5, -5, -2.5, 0
+//! assert_eq!(volume.slices, [2, 4, 0, 3, 1]); // z = -10, -7.5, -5, -2.5, 0
 //! assert_eq!(volume.grid.spacing_mm, [2.5, 0.5, 0.5]);
 //! ```
 //!
@@ -75,6 +77,7 @@ mod grid;
 mod header;
 mod options;
 mod reason;
+mod spec;
 mod split;
 
 pub use assemble::{assemble, Assembly, VolumePlan};
@@ -84,3 +87,4 @@ pub use grid::{Matrix4, OutputGrid, Sampling};
 pub use header::{read_slices, GeometrySource, PixelHash, SliceHeader};
 pub use options::{AssemblyOptions, ResampleTarget, TiltPolicy, UnevenSpacingPolicy};
 pub use reason::{Decision, ExcludedSlice, ExclusionReason, SliceRef, SplitKey, SplitStep};
+pub use spec::{Interpolation, ResampleSpec, VolumeSpec};

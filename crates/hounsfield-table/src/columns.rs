@@ -107,7 +107,7 @@ impl Column {
     }
 }
 
-/// Which optional columns a table has.
+/// Optional columns of a table.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ColumnOptions {
     /// A `frame` column (0-based), for one row per frame.
@@ -126,18 +126,39 @@ fn text(read: fn(&RowData) -> Option<&String>) -> impl Fn(&RowData) -> Cell {
     move |row| read(row).into()
 }
 
-/// The columns of a table with `options`, in output order.
+/// Returns the columns of a table with `options`, in output order.
 pub fn columns(options: &ColumnOptions) -> Vec<Column> {
-    use Kind::{Bool, Float64, Int32, Int64, Text};
-    let mut columns = vec![Column::new("path", Text, |row| {
+    let mut columns = vec![Column::new("path", Kind::Text, |row| {
         Cell::Text(row.path.clone())
     })];
     if options.frames {
-        columns.push(Column::new("frame", Int32, |row| {
+        columns.push(Column::new("frame", Kind::Int32, |row| {
             row.frame.map(i64::from).into()
         }));
     }
-    columns.extend([
+    columns.extend(identity_columns());
+    columns.extend(pixel_module_columns());
+    columns.extend(geometry_columns());
+    columns.extend(window_columns(options.window_columns));
+    columns.extend(rescale_and_file_columns());
+    if options.pixel_stats {
+        columns.extend(statistics_columns());
+    }
+    if options.window_fraction {
+        columns.push(Column::new("window_fraction", Kind::Float64, |r| {
+            r.window_fraction.into()
+        }));
+    }
+    if options.patient_attributes {
+        columns.extend(patient_columns());
+    }
+    columns
+}
+
+/// UIDs, modality and equipment.
+fn identity_columns() -> Vec<Column> {
+    use Kind::{Int64, Text};
+    vec![
         Column::new(
             "sop_instance_uid",
             Text,
@@ -182,6 +203,13 @@ pub fn columns(options: &ColumnOptions) -> Vec<Column> {
         Column::new("instance_number", Int64, |r| {
             r.metadata.instance_number.into()
         }),
+    ]
+}
+
+/// The Image Pixel Module.
+fn pixel_module_columns() -> Vec<Column> {
+    use Kind::{Int32, Text};
+    vec![
         Column::new("rows", Int32, |r| r.pixel.rows.into()),
         Column::new("columns", Int32, |r| r.pixel.columns.into()),
         Column::new("number_of_frames", Int32, |r| {
@@ -201,6 +229,13 @@ pub fn columns(options: &ColumnOptions) -> Vec<Column> {
             Text,
             text(|r| r.pixel.photometric_interpretation.as_ref()),
         ),
+    ]
+}
+
+/// Pixel spacing, slice thickness, orientation (6 columns) and position (3).
+fn geometry_columns() -> Vec<Column> {
+    use Kind::Float64;
+    let mut columns = vec![
         Column::new("pixel_spacing_row", Float64, |r| {
             r.geometry.pixel_spacing.map(|s| s[0]).into()
         }),
@@ -210,7 +245,7 @@ pub fn columns(options: &ColumnOptions) -> Vec<Column> {
         Column::new("slice_thickness", Float64, |r| {
             r.geometry.slice_thickness.into()
         }),
-    ]);
+    ];
     let axes = [
         "row_x", "row_y", "row_z", "column_x", "column_y", "column_z",
     ];
@@ -228,28 +263,42 @@ pub fn columns(options: &ColumnOptions) -> Vec<Column> {
             move |r| r.geometry.image_position.map(|v| v[index]).into(),
         ));
     }
-    columns.push(Column::new("window_count", Int32, |r| {
-        let count = r.windows.centers.len().max(r.windows.widths.len());
-        (count > 0).then_some(count as i64).into()
-    }));
-    columns.push(Column::new("window_multi_valued", Bool, |r| {
-        Cell::Bool(r.windows.centers.len().max(r.windows.widths.len()) > 1)
-    }));
-    for index in 0..options.window_columns {
+    columns
+}
+
+/// `window_count`, `window_multi_valued`, then `count` numbered Window
+/// Center columns and as many Window Width columns.
+fn window_columns(count: usize) -> Vec<Column> {
+    let mut columns = vec![
+        Column::new("window_count", Kind::Int32, |r| {
+            let count = r.windows.centers.len().max(r.windows.widths.len());
+            (count > 0).then_some(count as i64).into()
+        }),
+        Column::new("window_multi_valued", Kind::Bool, |r| {
+            Cell::Bool(r.windows.centers.len().max(r.windows.widths.len()) > 1)
+        }),
+    ];
+    for index in 0..count {
         columns.push(Column::new(
             format!("window_center_{}", index + 1),
-            Float64,
+            Kind::Float64,
             move |r| r.windows.centers.get(index).copied().into(),
         ));
     }
-    for index in 0..options.window_columns {
+    for index in 0..count {
         columns.push(Column::new(
             format!("window_width_{}", index + 1),
-            Float64,
+            Kind::Float64,
             move |r| r.windows.widths.get(index).copied().into(),
         ));
     }
-    columns.extend([
+    columns
+}
+
+/// Rescale, transfer syntax, lossy flag and file size.
+fn rescale_and_file_columns() -> Vec<Column> {
+    use Kind::{Bool, Float64, Int64, Text};
+    vec![
         Column::new("rescale_slope", Float64, |r| r.rescale.slope.into()),
         Column::new("rescale_intercept", Float64, |r| r.rescale.intercept.into()),
         Column::new(
@@ -266,27 +315,21 @@ pub fn columns(options: &ColumnOptions) -> Vec<Column> {
         Column::new("file_size", Int64, |r| {
             i64::try_from(r.file_size).ok().into()
         }),
-    ]);
-    if options.pixel_stats {
-        columns.extend([
-            Column::new("pixel_min", Float64, |r| r.stats.map(|s| s.min).into()),
-            Column::new("pixel_max", Float64, |r| r.stats.map(|s| s.max).into()),
-            Column::new("pixel_mean", Float64, |r| r.stats.map(|s| s.mean).into()),
-            Column::new("pixel_std", Float64, |r| r.stats.map(|s| s.std).into()),
-            Column::new("pixel_count", Int64, |r| {
-                r.stats.map(|s| s.count as i64).into()
-            }),
-        ]);
-    }
-    if options.window_fraction {
-        columns.push(Column::new("window_fraction", Float64, |r| {
-            r.window_fraction.into()
-        }));
-    }
-    if options.patient_attributes {
-        columns.extend(patient_columns());
-    }
-    columns
+    ]
+}
+
+/// Statistics of the non-padding modality values.
+fn statistics_columns() -> Vec<Column> {
+    use Kind::{Float64, Int64};
+    vec![
+        Column::new("pixel_min", Float64, |r| r.stats.map(|s| s.min).into()),
+        Column::new("pixel_max", Float64, |r| r.stats.map(|s| s.max).into()),
+        Column::new("pixel_mean", Float64, |r| r.stats.map(|s| s.mean).into()),
+        Column::new("pixel_std", Float64, |r| r.stats.map(|s| s.std).into()),
+        Column::new("pixel_count", Int64, |r| {
+            r.stats.map(|s| s.count as i64).into()
+        }),
+    ]
 }
 
 fn patient_columns() -> Vec<Column> {

@@ -39,8 +39,8 @@
 //! # Limitations
 //!
 //! - A file-level row of an enhanced multi-frame image shows the geometry,
-//!   windows and rescale of its first frame; use one row per frame to see
-//!   them all.
+//!   windows and rescale of its first frame. Rows per frame (`frames`)
+//!   show every frame's own values.
 //! - The number of window columns is fixed before the first row is written,
 //!   because rows are streamed; a file with more windows loses the extra
 //!   ones from the table (its `window_count` column still counts them).

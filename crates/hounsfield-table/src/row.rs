@@ -93,7 +93,7 @@ pub struct RowData {
     pub patient: Option<PatientAttributes>,
 }
 
-/// What rows to read from a file.
+/// Options that choose the rows read from a file.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct RowOptions {
     /// One row per frame instead of one per file.

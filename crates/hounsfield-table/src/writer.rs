@@ -89,7 +89,8 @@ fn data_type(kind: Kind) -> DataType {
     }
 }
 
-/// The Arrow schema of `columns`; every column may hold nulls.
+/// Returns the Arrow schema of `columns`, in which every column is
+/// nullable.
 pub fn arrow_schema(columns: &[Column]) -> SchemaRef {
     let fields: Vec<Field> = columns
         .iter()

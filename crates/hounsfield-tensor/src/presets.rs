@@ -154,7 +154,10 @@ mod tests {
         for preset in WindowPreset::ALL {
             let (width, level) = preset.width_level();
             let row = format!("| `{}` | {width} | {level} |", preset.name());
-            assert!(doc.contains(&row), "docs/normalization.md lacks the row {row}");
+            assert!(
+                doc.contains(&row),
+                "docs/normalization.md lacks the row {row}"
+            );
         }
     }
 

@@ -1,16 +1,23 @@
 //! Recipes: what a sample's tensor holds and what is exported, read from YAML.
 
-use std::fmt;
+use std::path::{Path, PathBuf};
 
-use hounsfield_pixel::{VoiFunction, Window};
-use serde::de::{self, Deserializer, MapAccess, Visitor};
-use serde::{Deserialize, Serialize};
+use serde::de::{self, Deserializer};
+use serde::{Deserialize, Serialize, Serializer};
+use serde_yaml_ng::Value;
+
+use hounsfield_series::VolumeSpec;
+
+use crate::channel::{Channel, ChannelSpec, WindowSpec};
+use crate::spatial::SpatialStep;
+use crate::stats::DatasetStats;
 
 /// The recipe used when none is given.
 pub const DEFAULT_RECIPE_YAML: &str = include_str!("default-recipe.yaml");
 
 /// A recipe that could not be read.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum RecipeError {
     /// The YAML is malformed or names an unknown key or a bad value.
     #[error("invalid recipe: {0}")]
@@ -23,6 +30,22 @@ pub enum RecipeError {
         /// What is wrong.
         reason: String,
     },
+    /// The recipe or its statistics file could not be read.
+    #[error("cannot read {}: {source}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The operating system's error.
+        source: std::io::Error,
+    },
+    /// The statistics file is invalid or does not fit the recipe.
+    #[error("invalid statistics file {}: {reason}", path.display())]
+    Stats {
+        /// The statistics file, as resolved.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
 }
 
 /// What a sample's tensor holds and what is exported.
@@ -31,7 +54,16 @@ pub enum RecipeError {
 pub struct Recipe {
     /// The tensor channels of grayscale images, in order. Colour images
     /// always give three channels: red, green and blue in [0, 1].
-    pub channels: Vec<ChannelSpec>,
+    pub channels: Vec<Channel>,
+    /// Spatial steps applied in order to each frame before its channels
+    /// are rendered (colour frames too).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub spatial: Vec<SpatialStep>,
+    /// Dataset statistics for `histogram` channels and `standardize` steps:
+    /// a path to a file written by `hounsfield stats` (relative to the
+    /// recipe file), or the statistics inline.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stats: Option<StatsSource>,
     /// Outputs.
     #[serde(default)]
     pub export: ExportSpec,
@@ -41,126 +73,45 @@ pub struct Recipe {
     /// Which identifying attributes may be exported.
     #[serde(default)]
     pub privacy: PrivacySpec,
+    /// How series become volumes in `convert --volumes`; absent for the
+    /// defaults of [`VolumeSpec`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub volumes: Option<VolumeSpec>,
 }
 
-/// One tensor channel.
+/// Where a recipe's dataset statistics are.
 #[derive(Debug, Clone, PartialEq)]
-pub enum ChannelSpec {
-    /// Modality values (HU for CT), unclipped. Padding pixels are set to the
-    /// minimum of the other pixels.
-    Modality,
-    /// Display values in [0, 1] through a window.
-    Window(WindowSpec),
+pub enum StatsSource {
+    /// A path not read yet; [`Recipe::load`] reads it.
+    File(PathBuf),
+    /// The statistics, read from a file or written inline. A loaded recipe
+    /// writes them inline, so `OUT/recipe.yaml` holds every number used.
+    Loaded(Box<DatasetStats>),
 }
 
-impl Serialize for ChannelSpec {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeMap;
+impl Serialize for StatsSource {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         match self {
-            ChannelSpec::Modality => serializer.serialize_str("modality"),
-            ChannelSpec::Window(window) => {
-                let mut map = serializer.serialize_map(Some(1))?;
-                map.serialize_entry("window", window)?;
-                map.end()
-            }
+            StatsSource::File(path) => path.serialize(serializer),
+            StatsSource::Loaded(stats) => stats.serialize(serializer),
         }
     }
 }
 
-// serde_yaml_ng writes enum variants as YAML tags (`!window`); recipes use
-// the plainer `modality` / `window: {...}` forms, so parse them by hand.
-impl<'de> Deserialize<'de> for ChannelSpec {
+impl<'de> Deserialize<'de> for StatsSource {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct ChannelVisitor;
-
-        const VARIANTS: &[&str] = &["modality", "window"];
-
-        impl<'de> Visitor<'de> for ChannelVisitor {
-            type Value = ChannelSpec;
-
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("`modality` or a map `window: ...`")
+        match Value::deserialize(deserializer)? {
+            Value::String(path) => Ok(StatsSource::File(path.into())),
+            value @ Value::Mapping(_) => {
+                let stats: DatasetStats =
+                    serde_yaml_ng::from_value(value).map_err(de::Error::custom)?;
+                stats.check().map_err(de::Error::custom)?;
+                Ok(StatsSource::Loaded(Box::new(stats)))
             }
-
-            fn visit_str<E: de::Error>(self, value: &str) -> Result<ChannelSpec, E> {
-                match value {
-                    "modality" => Ok(ChannelSpec::Modality),
-                    "window" => Err(E::custom("`window` needs a value, e.g. `window: file`")),
-                    other => Err(E::unknown_variant(other, VARIANTS)),
-                }
-            }
-
-            fn visit_map<M: MapAccess<'de>>(self, mut map: M) -> Result<ChannelSpec, M::Error> {
-                let Some(key) = map.next_key::<String>()? else {
-                    return Err(de::Error::custom("empty channel map"));
-                };
-                let channel = match key.as_str() {
-                    "window" => ChannelSpec::Window(map.next_value()?),
-                    other => return Err(de::Error::unknown_variant(other, VARIANTS)),
-                };
-                if let Some(extra) = map.next_key::<String>()? {
-                    return Err(de::Error::custom(format!(
-                        "unexpected key `{extra}`: a channel map has exactly one key"
-                    )));
-                }
-                Ok(channel)
-            }
+            _ => Err(de::Error::custom(
+                "`stats` is a path to a statistics file or the statistics as a map",
+            )),
         }
-
-        deserializer.deserialize_any(ChannelVisitor)
-    }
-}
-
-/// Which window to apply.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub enum WindowSpec {
-    /// The file's own first Window Center/Width pair and VOI LUT Function;
-    /// min-max of the non-padding modality values when the file has none.
-    #[serde(rename = "file")]
-    File,
-    /// A window given in the recipe, in modality units.
-    #[serde(untagged)]
-    Fixed(Window),
-}
-
-impl<'de> Deserialize<'de> for WindowSpec {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct WindowSpecVisitor;
-
-        #[derive(Deserialize)]
-        #[serde(deny_unknown_fields)]
-        struct Fields {
-            center: f64,
-            width: f64,
-            #[serde(default)]
-            function: VoiFunction,
-        }
-
-        impl<'de> Visitor<'de> for WindowSpecVisitor {
-            type Value = WindowSpec;
-
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("`file` or a map with `center`, `width` and optional `function`")
-            }
-
-            fn visit_str<E: de::Error>(self, value: &str) -> Result<WindowSpec, E> {
-                match value {
-                    "file" => Ok(WindowSpec::File),
-                    other => Err(E::invalid_value(de::Unexpected::Str(other), &self)),
-                }
-            }
-
-            fn visit_map<M: MapAccess<'de>>(self, map: M) -> Result<WindowSpec, M::Error> {
-                let fields = Fields::deserialize(de::value::MapAccessDeserializer::new(map))?;
-                Ok(WindowSpec::Fixed(Window {
-                    center: fields.center,
-                    width: fields.width,
-                    function: fields.function,
-                }))
-            }
-        }
-
-        deserializer.deserialize_any(WindowSpecVisitor)
     }
 }
 
@@ -308,12 +259,57 @@ pub enum BurnedInAnnotationPolicy {
 }
 
 impl Recipe {
-    /// Parses and checks a recipe.
+    /// Parses and checks a recipe. A `stats` path is kept unread; use
+    /// [`Recipe::load`] to read it relative to the recipe file.
     pub fn from_yaml(text: &str) -> Result<Self, RecipeError> {
         let recipe: Recipe =
             serde_yaml_ng::from_str(text).map_err(|error| RecipeError::Yaml(error.to_string()))?;
         recipe.check()?;
+        recipe.check_stats(Path::new("(inline)"))?;
         Ok(recipe)
+    }
+
+    /// Reads a recipe file and the statistics file it names, resolved
+    /// relative to the recipe's folder, and checks that the statistics fit
+    /// the recipe's channels and spatial steps.
+    ///
+    /// # Errors
+    /// [`RecipeError::Read`] when a file cannot be read,
+    /// [`RecipeError::Stats`] when the statistics are invalid or were
+    /// computed for other channels or spatial steps, and the errors of
+    /// [`Recipe::from_yaml`].
+    pub fn load(path: &Path) -> Result<Self, RecipeError> {
+        let mut recipe = Recipe::load_ignoring_stats(path)?;
+        if let Some(StatsSource::File(stats_path)) = &recipe.stats {
+            let resolved = match path.parent() {
+                Some(folder) if stats_path.is_relative() => folder.join(stats_path),
+                _ => stats_path.clone(),
+            };
+            let text = std::fs::read_to_string(&resolved).map_err(|source| RecipeError::Read {
+                path: resolved.clone(),
+                source,
+            })?;
+            let stats = DatasetStats::from_yaml(&text).map_err(|reason| RecipeError::Stats {
+                path: resolved.clone(),
+                reason,
+            })?;
+            recipe.stats = Some(StatsSource::Loaded(Box::new(stats)));
+            recipe.check_stats(&resolved)?;
+        }
+        Ok(recipe)
+    }
+
+    /// Reads a recipe file without reading the statistics file it names, as
+    /// `hounsfield stats` does when it writes that file.
+    ///
+    /// # Errors
+    /// As [`Recipe::load`], except for the statistics.
+    pub fn load_ignoring_stats(path: &Path) -> Result<Self, RecipeError> {
+        let text = std::fs::read_to_string(path).map_err(|source| RecipeError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Recipe::from_yaml(&text)
     }
 
     /// The embedded default recipe.
@@ -321,13 +317,16 @@ impl Recipe {
         // The embedded text is checked by a unit test, so this cannot fail
         // for a released build; fall back to the same recipe built in code.
         Recipe::from_yaml(DEFAULT_RECIPE_YAML).unwrap_or_else(|_| Recipe {
-            channels: vec![ChannelSpec::Modality],
+            channels: vec![Channel::from(ChannelSpec::Modality)],
+            spatial: Vec::new(),
+            stats: None,
             export: ExportSpec {
                 shards: Some(ShardSpec::default()),
                 png: Some(PngSpec::default()),
             },
             input: InputSpec::default(),
             privacy: PrivacySpec::default(),
+            volumes: None,
         })
     }
 
@@ -337,10 +336,13 @@ impl Recipe {
             return invalid("channels".into(), "at least one channel is required".into());
         }
         for (index, channel) in self.channels.iter().enumerate() {
-            if let ChannelSpec::Window(WindowSpec::Fixed(window)) = channel {
-                if let Err(error) = window.prepare() {
-                    return invalid(format!("channels[{index}].window.width"), error.to_string());
-                }
+            if let Err((key, reason)) = channel.check() {
+                return invalid(format!("channels[{index}].{key}"), reason);
+            }
+        }
+        for (index, step) in self.spatial.iter().enumerate() {
+            if let Err(reason) = step.check() {
+                return invalid(format!("spatial[{index}].{}", step.name()), reason);
             }
         }
         if let Some(shards) = &self.export.shards {
@@ -370,7 +372,124 @@ impl Recipe {
                 "no output: set `shards`, `png` or both".into(),
             );
         }
+        if let Some(Err((key, reason))) = self.volumes.as_ref().map(VolumeSpec::check) {
+            return invalid(format!("volumes.{key}"), reason);
+        }
         Ok(())
+    }
+
+    /// Checks loaded statistics against the channels that use them: every
+    /// standardized channel needs moments with a positive standard
+    /// deviation, and the spatial steps must be those the statistics were
+    /// computed with.
+    fn check_stats(&self, path: &Path) -> Result<(), RecipeError> {
+        let Some(StatsSource::Loaded(stats)) = &self.stats else {
+            return Ok(());
+        };
+        let mismatch = |reason: String| {
+            Err(RecipeError::Stats {
+                path: path.to_path_buf(),
+                reason,
+            })
+        };
+        if !self.needs_stats() {
+            return Ok(());
+        }
+        let spatial = self.spatial_signature();
+        if stats.provenance.spatial != spatial {
+            return mismatch(format!(
+                "they were computed with spatial steps {} but the recipe has {spatial}",
+                stats.provenance.spatial
+            ));
+        }
+        for (index, channel) in self.channels.iter().enumerate() {
+            if !channel.standardizes() {
+                continue;
+            }
+            let signature = channel.signature();
+            match stats.channel(&signature) {
+                Some(moments) if moments.std > 0.0 => {}
+                Some(_) => {
+                    return mismatch(format!(
+                        "channels[{index}] has standard deviation 0 in the statistics, so it \
+                         cannot be standardized"
+                    ))
+                }
+                None => {
+                    let known: Vec<&str> = stats
+                        .channels
+                        .iter()
+                        .map(|c| c.signature.as_str())
+                        .collect();
+                    return mismatch(format!(
+                        "no moments for channels[{index}] {signature}; the file has {}. Rerun \
+                         `hounsfield stats` with this recipe",
+                        known.join(", ")
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether any channel needs dataset statistics.
+    pub fn needs_stats(&self) -> bool {
+        self.channels
+            .iter()
+            .any(|channel| channel.source == ChannelSpec::Histogram || channel.standardizes())
+    }
+
+    /// Checks that statistics are loaded when a channel needs them, so a
+    /// run fails at the start and not on every file.
+    ///
+    /// # Errors
+    /// [`RecipeError::Invalid`] on the key `stats`.
+    pub fn require_stats(&self) -> Result<(), RecipeError> {
+        if !self.needs_stats() || matches!(self.stats, Some(StatsSource::Loaded(_))) {
+            return Ok(());
+        }
+        let reason = match &self.stats {
+            Some(StatsSource::File(path)) => format!(
+                "{} is not loaded; read the recipe with `Recipe::load`",
+                path.display()
+            ),
+            _ => "`histogram` channels and `standardize` steps need `stats: stats.yaml`, \
+                  written by `hounsfield stats`"
+                .into(),
+        };
+        Err(RecipeError::Invalid {
+            key: "stats".into(),
+            reason,
+        })
+    }
+
+    /// The loaded statistics.
+    pub fn dataset_stats(&self) -> Option<&DatasetStats> {
+        match &self.stats {
+            Some(StatsSource::Loaded(stats)) => Some(stats),
+            _ => None,
+        }
+    }
+
+    /// The channels and spatial steps as YAML: the parts of the recipe that
+    /// decide the numbers of `hounsfield stats`, for its provenance.
+    pub fn normalization_yaml(&self) -> String {
+        #[derive(Serialize)]
+        struct Summary<'a> {
+            channels: &'a [Channel],
+            #[serde(skip_serializing_if = "<[_]>::is_empty")]
+            spatial: &'a [SpatialStep],
+        }
+        let summary = Summary {
+            channels: &self.channels,
+            spatial: &self.spatial,
+        };
+        serde_yaml_ng::to_string(&summary).unwrap_or_default()
+    }
+
+    /// The spatial steps as JSON, compared with the statistics' provenance.
+    pub fn spatial_signature(&self) -> String {
+        serde_json::to_string(&self.spatial).unwrap_or_default()
     }
 
     /// Writes the recipe as YAML, with every default filled in.
@@ -389,79 +508,4 @@ impl Recipe {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn default_recipe_parses() {
-        let recipe = Recipe::from_yaml(DEFAULT_RECIPE_YAML).unwrap();
-        assert_eq!(recipe.channels, vec![ChannelSpec::Modality]);
-        assert_eq!(recipe.export.png.as_ref().map(|png| png.bits), Some(8));
-        assert_eq!(recipe.preview_window(), WindowSpec::File);
-        assert!(!recipe.privacy.include_patient_attributes);
-    }
-
-    #[test]
-    fn issue_example_recipe_parses() {
-        let recipe = Recipe::from_yaml(
-            "channels:\n\
-             \x20 - modality\n\
-             \x20 - window: { center: 40, width: 80 }\n\
-             \x20 - window: { center: 600, width: 2800, function: linear_exact }\n\
-             \x20 - window: file\n\
-             export:\n\
-             \x20 shards: { max_samples_per_shard: 1000 }\n\
-             \x20 png: { bits: 16 }\n",
-        )
-        .unwrap();
-        assert_eq!(recipe.channels.len(), 4);
-        assert_eq!(
-            recipe.channels[2],
-            ChannelSpec::Window(WindowSpec::Fixed(Window {
-                center: 600.0,
-                width: 2800.0,
-                function: VoiFunction::LinearExact
-            }))
-        );
-        assert_eq!(recipe.channels[3], ChannelSpec::Window(WindowSpec::File));
-        assert_eq!(recipe.export.png.unwrap().bits, 16);
-    }
-
-    #[test]
-    fn recipe_round_trips_through_yaml() {
-        let recipe = Recipe::from_yaml(
-            "channels:\n  - modality\n  - window: file\n  - window: { center: 40, width: 80, function: sigmoid }\n",
-        )
-        .unwrap();
-        let yaml = recipe.to_yaml().unwrap();
-        assert_eq!(Recipe::from_yaml(&yaml).unwrap(), recipe, "{yaml}");
-    }
-
-    #[test]
-    fn unknown_key_is_named() {
-        let error = Recipe::from_yaml("channels: [modality]\nexport:\n  shard: {}\n").unwrap_err();
-        assert!(error.to_string().contains("shard"), "{error}");
-        let error =
-            Recipe::from_yaml("channels:\n  - window: { center: 1, widht: 2 }\n").unwrap_err();
-        assert!(error.to_string().contains("widht"), "{error}");
-    }
-
-    #[test]
-    fn bad_values_are_named() {
-        let error =
-            Recipe::from_yaml("channels:\n  - window: { center: 1, width: 0.5 }\n").unwrap_err();
-        assert!(
-            error.to_string().contains("channels[0].window.width"),
-            "{error}"
-        );
-        let error =
-            Recipe::from_yaml("channels: [modality]\nexport:\n  png: { bits: 12 }\n").unwrap_err();
-        assert!(error.to_string().contains("export.png.bits"), "{error}");
-        let error =
-            Recipe::from_yaml("channels:\n  - window: { center: 1, width: 2, function: cubic }\n")
-                .unwrap_err();
-        assert!(error.to_string().contains("cubic"), "{error}");
-        let error = Recipe::from_yaml("channels: [hounsfield]\n").unwrap_err();
-        assert!(error.to_string().contains("hounsfield"), "{error}");
-    }
-}
+mod tests;

@@ -4,14 +4,23 @@ use hounsfield_pixel::{FrameImage, GrayFrame, VoiFunction, Window};
 use ndarray::{Array2, Array3, Axis, Zip};
 use serde::Serialize;
 
-use crate::recipe::{ChannelSpec, Recipe, WindowSpec};
+use crate::channel::{Channel, ChannelSpec, WindowSpec};
+use crate::error::RenderError;
+use crate::histogram::histogram_scale;
+use crate::recipe::Recipe;
+use crate::spatial::{apply_spatial, SpatialRecord};
+use crate::stats::{DatasetStats, Moments};
+use crate::steps::{apply_step, for_each_valid, AppliedStep, Step};
 
 /// Where a window applied to a sample came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum WindowSource {
     /// Given in the recipe.
     Recipe,
+    /// A named preset of the recipe.
+    Preset,
     /// The file's Window Center/Width.
     File,
     /// The minimum and maximum of the frame's non-padding modality values,
@@ -30,7 +39,8 @@ pub struct AppliedWindow {
     pub function: VoiFunction,
     /// Where it came from.
     pub source: WindowSource,
-    /// The file's Window Center & Width Explanation, when from the file.
+    /// The file's Window Center & Width Explanation, when from the file,
+    /// or the preset name.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub explanation: Option<String>,
     /// Display values were inverted after the window because the image is
@@ -41,14 +51,33 @@ pub struct AppliedWindow {
 /// What one tensor channel holds.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ChannelRecord {
-    /// `modality`, `window`, `red`, `green` or `blue`.
+    /// The source: `modality`, `window`, `histogram`, `padding_mask`, or
+    /// `red`, `green`, `blue` for colour frames.
     pub name: &'static str,
-    /// `modality` (physical units such as HU), `display` ([0, 1] after a
-    /// window) or `rgb` ([0, 1] colour samples).
+    /// The source's values: `modality` (physical units such as HU),
+    /// `display` ([0, 1] after a window), `histogram` ([0, 1] through the
+    /// dataset breakpoints), `mask` (1 on padding) or `rgb` ([0, 1] colour
+    /// samples). Steps may change them; see `steps`.
     pub value_space: &'static str,
+    /// The channel's name from the recipe.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
     /// The window, for display channels.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub window: Option<AppliedWindow>,
+    /// For window channels: the percentage of non-padding pixels strictly
+    /// inside the window, i.e. mapped strictly between 0 and 1 (for
+    /// `SIGMOID`, within center ± width/2). Few pixels inside (under 2 % for
+    /// a brain window, say) flag images that show little of the tissue.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub in_window_percent: Option<f64>,
+    /// The intensity steps applied, in order.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub steps: Vec<AppliedStep>,
+    /// The range the values are bounded to, when the source and steps fix
+    /// one (e.g. [0, 1] for a window).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub range: Option<[f64; 2]>,
 }
 
 /// A frame rendered by a recipe.
@@ -58,6 +87,11 @@ pub struct Rendered {
     pub tensor: Array3<f32>,
     /// One record per channel.
     pub channels: Vec<ChannelRecord>,
+    /// The spatial steps applied, in order.
+    pub spatial: Vec<SpatialRecord>,
+    /// The padding mask after the spatial steps, `(H, W)`, when the frame
+    /// has padding pixels.
+    pub padding: Option<Array2<bool>>,
 }
 
 /// A display image with values in [0, 1]: `(1, H, W)` grayscale or
@@ -70,161 +104,436 @@ pub struct Display {
     pub window: Option<AppliedWindow>,
 }
 
+/// Whether a channel that cannot be rendered as asked fails the frame or
+/// falls back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// Return an error.
+    Strict,
+    /// Use the min-max window for a missing file window and NaN for missing
+    /// statistics, for the infallible [`render_channels`].
+    Lenient,
+}
+
+/// What a channel is rendered with besides the frame.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Context<'a> {
+    mode: Mode,
+    /// Histogram breakpoints, from the recipe's statistics or from a
+    /// statistics run.
+    breakpoints: Option<&'a [f64]>,
+    /// Dataset moments for `standardize`.
+    stats: Option<&'a DatasetStats>,
+    /// Stop before `standardize`, as `hounsfield stats` needs.
+    stop_before_standardize: bool,
+}
+
 fn valid_min_max(frame: &GrayFrame) -> Option<(f32, f32)> {
-    let mut range: Option<(f32, f32)> = None;
+    let (mut low, mut high) = (f32::INFINITY, f32::NEG_INFINITY);
+    // `f32::min` and `max` return the other operand for NaN, so NaN values
+    // never enter the range.
     let mut visit = |value: f32| {
-        if value.is_nan() {
-            return;
-        }
-        range = Some(match range {
-            None => (value, value),
-            Some((low, high)) => (low.min(value), high.max(value)),
-        });
+        low = low.min(value);
+        high = high.max(value);
     };
     match &frame.padding {
         Some(mask) => Zip::from(&frame.values)
             .and(mask)
-            .for_each(|&value, &padded| {
-                if !padded {
-                    visit(value);
-                }
-            }),
+            .for_each(|&value, &padded| visit(if padded { f32::NAN } else { value })),
         None => frame.values.iter().for_each(|&value| visit(value)),
     }
-    range
+    (low <= high).then_some((low, high))
 }
 
-/// Chooses the window for `spec`: the recipe's, the file's first, or the
-/// min-max of the valid pixels.
-fn choose_window(frame: &GrayFrame, spec: &WindowSpec) -> AppliedWindow {
-    let applied = |window: Window, source, explanation| AppliedWindow {
+fn applied(
+    frame: &GrayFrame,
+    window: Window,
+    source: WindowSource,
+    explanation: Option<String>,
+) -> AppliedWindow {
+    AppliedWindow {
         center: window.center,
         width: window.width,
         function: window.function,
         source,
         explanation,
         inverted: frame.monochrome1,
+    }
+}
+
+/// The min-max window of the valid pixels: LINEAR_EXACT over [min, max]
+/// maps min to 0 and max to 1.
+fn min_max_window(frame: &GrayFrame) -> AppliedWindow {
+    let (low, high) = valid_min_max(frame).unwrap_or((0.0, 0.0));
+    let (low, high) = (f64::from(low), f64::from(high));
+    let window = Window {
+        center: (low + high) / 2.0,
+        width: high - low,
+        function: VoiFunction::LinearExact,
+    };
+    applied(frame, window, WindowSource::MinMax, None)
+}
+
+/// Describes the file's windows for an error message.
+fn describe_file_windows(frame: &GrayFrame) -> String {
+    if frame.windows.is_empty() {
+        return "no windows".into();
+    }
+    let names: Vec<String> = frame
+        .windows
+        .iter()
+        .map(|window| match &window.explanation {
+            Some(text) => format!("`{text}`"),
+            None => format!("{}/{}", window.window.center, window.window.width),
+        })
+        .collect();
+    format!("{} window(s): {}", names.len(), names.join(", "))
+}
+
+/// Chooses the window for `spec`: the recipe's, a preset, one of the
+/// file's, or the min-max of the valid pixels.
+fn choose_window(
+    frame: &GrayFrame,
+    spec: &WindowSpec,
+    channel: usize,
+    mode: Mode,
+) -> Result<AppliedWindow, RenderError> {
+    let from_file = |index: Option<usize>, wanted: String| match index
+        .and_then(|index| frame.windows.get(index))
+    {
+        Some(file_window) => Ok(applied(
+            frame,
+            file_window.window,
+            WindowSource::File,
+            file_window.explanation.clone(),
+        )),
+        None if mode == Mode::Lenient => Ok(min_max_window(frame)),
+        None => Err(RenderError::NoFileWindow {
+            channel,
+            wanted,
+            available: describe_file_windows(frame),
+        }),
     };
     match spec {
-        WindowSpec::Fixed(window) => applied(*window, WindowSource::Recipe, None),
+        WindowSpec::Fixed(window) => Ok(applied(frame, *window, WindowSource::Recipe, None)),
+        WindowSpec::Preset { preset, function } => Ok(applied(
+            frame,
+            preset.window(*function),
+            WindowSource::Preset,
+            Some(preset.name().to_string()),
+        )),
         WindowSpec::File => match frame.windows.first() {
-            Some(file_window) => applied(
-                file_window.window,
-                WindowSource::File,
-                file_window.explanation.clone(),
-            ),
-            None => {
-                let (low, high) = valid_min_max(frame).unwrap_or((0.0, 0.0));
-                let (low, high) = (f64::from(low), f64::from(high));
-                // LINEAR_EXACT over [min, max] maps min to 0 and max to 1.
-                let window = Window {
-                    center: (low + high) / 2.0,
-                    width: high - low,
-                    function: VoiFunction::LinearExact,
-                };
-                applied(window, WindowSource::MinMax, None)
-            }
+            Some(_) => from_file(Some(0), "0".into()),
+            None => Ok(min_max_window(frame)),
         },
+        WindowSpec::FileIndex(index) => from_file(Some(*index), format!("index {index}")),
+        WindowSpec::FileExplanation(text) => {
+            let wanted = text.trim();
+            let index = frame.windows.iter().position(|window| {
+                window
+                    .explanation
+                    .as_deref()
+                    .is_some_and(|explanation| explanation.trim().eq_ignore_ascii_case(wanted))
+            });
+            from_file(index, format!("with explanation `{wanted}`"))
+        }
     }
 }
 
 /// Applies a window to a grayscale frame: modality values to display values
 /// in [0, 1], then MONOCHROME1 inversion (PS3.3 C.7.6.3.1.2, after the VOI
-/// step), then padding pixels set to 0, the output minimum.
-fn window_plane(frame: &GrayFrame, window: &AppliedWindow) -> Array2<f32> {
-    let prepared = Window {
+/// step), then padding pixels set to 0, the output minimum. Also returns
+/// the percentage of valid pixels strictly inside the window.
+fn window_plane(frame: &GrayFrame, window: &AppliedWindow) -> (Array2<f32>, Option<f64>) {
+    let spec = Window {
         center: window.center,
         width: window.width,
         function: window.function,
-    }
-    .prepare();
-    let mut plane = match prepared {
-        Ok(prepared) => frame.values.mapv(|x| prepared.apply(f64::from(x)) as f32),
-        // A min-max window of a constant image has width 0: show it black.
-        Err(_) => Array2::zeros(frame.values.raw_dim()),
     };
-    if window.inverted {
-        plane.mapv_inplace(|y| 1.0 - y);
+    // A min-max window of a constant image has width 0: show it black.
+    let prepared = spec.prepare().ok();
+    let sigmoid = window.function == VoiFunction::Sigmoid;
+    let half_width = window.width / 2.0;
+    let (mut inside, mut valid) = (0u64, 0u64);
+    // All steps in one pass over the pixels, in the order given above.
+    let mut pixel = |display: &mut f32, value: f32, padded: bool| {
+        let y = match &prepared {
+            Some(prepared) => prepared.apply(f64::from(value)) as f32,
+            None => 0.0,
+        };
+        let strictly_inside = if sigmoid {
+            (f64::from(value) - window.center).abs() < half_width
+        } else {
+            y > 0.0 && y < 1.0
+        };
+        valid += u64::from(!padded);
+        inside += u64::from(!padded && strictly_inside);
+        let shown = if window.inverted { 1.0 - y } else { y };
+        *display = if padded { 0.0 } else { shown };
+    };
+    let mut plane = Array2::<f32>::zeros(frame.values.raw_dim());
+    match &frame.padding {
+        Some(mask) => Zip::from(&mut plane)
+            .and(&frame.values)
+            .and(mask)
+            .for_each(|display, &value, &padded| pixel(display, value, padded)),
+        None => Zip::from(&mut plane)
+            .and(&frame.values)
+            .for_each(|display, &value| pixel(display, value, false)),
     }
-    if let Some(mask) = &frame.padding {
-        Zip::from(&mut plane).and(mask).for_each(|value, &padded| {
+    let percent = (valid > 0).then(|| 100.0 * inside as f64 / valid as f64);
+    (plane, percent)
+}
+
+fn set_padding(plane: &mut Array2<f32>, padding: Option<&Array2<bool>>, fill: f32) {
+    if let Some(mask) = padding {
+        Zip::from(plane).and(mask).for_each(|value, &padded| {
             if padded {
-                *value = 0.0;
+                *value = fill;
             }
         });
     }
-    plane
 }
 
 /// Modality values with padding pixels set to the minimum of the others.
 fn modality_plane(frame: &GrayFrame) -> Array2<f32> {
     let mut plane = frame.values.clone();
-    if let (Some(mask), Some((low, _))) = (&frame.padding, valid_min_max(frame)) {
-        Zip::from(&mut plane).and(mask).for_each(|value, &padded| {
-            if padded {
-                *value = low;
-            }
-        });
+    if let Some((low, _)) = valid_min_max(frame) {
+        set_padding(&mut plane, frame.padding.as_ref(), low);
     }
     plane
+}
+
+fn record(name: &'static str, value_space: &'static str, label: Option<String>) -> ChannelRecord {
+    ChannelRecord {
+        name,
+        value_space,
+        label,
+        window: None,
+        in_window_percent: None,
+        steps: Vec::new(),
+        range: None,
+    }
 }
 
 fn rgb_records() -> Vec<ChannelRecord> {
     ["red", "green", "blue"]
         .into_iter()
-        .map(|name| ChannelRecord {
-            name,
-            value_space: "rgb",
-            window: None,
+        .map(|name| {
+            let mut channel = record(name, "rgb", None);
+            channel.range = Some([0.0, 1.0]);
+            channel
         })
         .collect()
 }
 
-/// Renders the recipe's channels for one frame. Colour frames give their
-/// three RGB channels whatever the recipe lists, because windows and
-/// modality values are defined for grayscale only.
-pub fn render_channels(frame: &FrameImage, recipe: &Recipe) -> Rendered {
-    let gray = match frame {
-        FrameImage::Color(rgb) => {
-            return Rendered {
-                tensor: rgb.clone(),
-                channels: rgb_records(),
+/// Renders the source of a channel: the plane, its record and the range
+/// its values are bounded to.
+fn render_source(
+    frame: &GrayFrame,
+    channel: &Channel,
+    index: usize,
+    context: &Context,
+) -> Result<(Array2<f32>, ChannelRecord), RenderError> {
+    let label = channel.name.clone();
+    match &channel.source {
+        ChannelSpec::Modality => Ok((modality_plane(frame), record("modality", "modality", label))),
+        ChannelSpec::Window(spec) => {
+            let window = choose_window(frame, spec, index, context.mode)?;
+            let (plane, percent) = window_plane(frame, &window);
+            let mut channel_record = record("window", "display", label);
+            channel_record.window = Some(window);
+            channel_record.in_window_percent = percent;
+            channel_record.range = Some([0.0, 1.0]);
+            Ok((plane, channel_record))
+        }
+        ChannelSpec::Histogram => {
+            let mut channel_record = record("histogram", "histogram", label);
+            channel_record.range = Some([0.0, 1.0]);
+            let plane = match context.breakpoints {
+                Some(breakpoints) => {
+                    let mut plane = frame
+                        .values
+                        .mapv(|x| histogram_scale(f64::from(x), breakpoints) as f32);
+                    set_padding(&mut plane, frame.padding.as_ref(), 0.0);
+                    plane
+                }
+                None if context.mode == Mode::Lenient => {
+                    Array2::from_elem(frame.values.raw_dim(), f32::NAN)
+                }
+                None => return Err(RenderError::MissingStats { channel: index }),
+            };
+            Ok((plane, channel_record))
+        }
+        ChannelSpec::PaddingMask => {
+            let plane = match &frame.padding {
+                Some(mask) => mask.mapv(|padded| f32::from(u8::from(padded))),
+                None => Array2::zeros(frame.values.raw_dim()),
+            };
+            let mut channel_record = record("padding_mask", "mask", label);
+            channel_record.range = Some([0.0, 1.0]);
+            Ok((plane, channel_record))
+        }
+    }
+}
+
+/// Renders one channel of a grayscale frame: the source, then the steps,
+/// then the channel's padding fill.
+pub(crate) fn render_channel(
+    frame: &GrayFrame,
+    channel: &Channel,
+    index: usize,
+    context: &Context,
+) -> Result<(Array2<f32>, ChannelRecord), RenderError> {
+    let (mut plane, mut channel_record) = render_source(frame, channel, index, context)?;
+    let padding = frame.padding.as_ref();
+    let mut range = channel_record.range;
+    for step in &channel.steps {
+        let mut dataset = None;
+        if *step == Step::Standardize {
+            if context.stop_before_standardize {
+                break;
+            }
+            let moments = context
+                .stats
+                .and_then(|stats| stats.channel(&channel.signature()));
+            match moments {
+                Some(moments) => dataset = Some((moments.mean, moments.std)),
+                None if context.mode == Mode::Lenient => {
+                    plane.fill(f32::NAN);
+                    range = None;
+                    break;
+                }
+                None => return Err(RenderError::MissingStats { channel: index }),
             }
         }
+        channel_record
+            .steps
+            .push(apply_step(step, &mut plane, padding, dataset));
+        range = step.output_range(range);
+    }
+    if let Some(fill) = channel.fill {
+        set_padding(&mut plane, padding, fill as f32);
+    }
+    channel_record.range = range;
+    Ok((plane, channel_record))
+}
+
+fn render_with(
+    frame: &FrameImage,
+    recipe: &Recipe,
+    mode: Mode,
+    with_spatial: bool,
+) -> Result<Rendered, RenderError> {
+    // Without spatial steps the frame is rendered as it is, not copied.
+    let transformed;
+    let (frame, spatial) = if !with_spatial || recipe.spatial.is_empty() {
+        (frame, Vec::new())
+    } else {
+        let (result, spatial) = match apply_spatial(frame, &recipe.spatial) {
+            Ok(result) => result,
+            Err(error) if mode == Mode::Lenient => {
+                tracing::warn!("spatial steps skipped: {error}");
+                (frame.clone(), Vec::new())
+            }
+            Err(error) => return Err(error),
+        };
+        transformed = result;
+        (&transformed, spatial)
+    };
+    let gray = match frame {
+        FrameImage::Color(rgb) => {
+            return Ok(Rendered {
+                tensor: rgb.clone(),
+                channels: rgb_records(),
+                spatial,
+                padding: None,
+            })
+        }
         FrameImage::Gray(gray) => gray,
+    };
+
+    let stats = recipe.dataset_stats();
+    let context = Context {
+        mode,
+        breakpoints: stats.map(|stats| stats.histogram.breakpoints.as_slice()),
+        stats,
+        stop_before_standardize: false,
     };
     let (rows, columns) = gray.values.dim();
     let mut tensor = Array3::<f32>::zeros((recipe.channels.len(), rows, columns));
     let mut channels = Vec::with_capacity(recipe.channels.len());
-    for (index, spec) in recipe.channels.iter().enumerate() {
-        let (plane, record) = match spec {
-            ChannelSpec::Modality => (
-                modality_plane(gray),
-                ChannelRecord {
-                    name: "modality",
-                    value_space: "modality",
-                    window: None,
-                },
-            ),
-            ChannelSpec::Window(window_spec) => {
-                let window = choose_window(gray, window_spec);
-                (
-                    window_plane(gray, &window),
-                    ChannelRecord {
-                        name: "window",
-                        value_space: "display",
-                        window: Some(window),
-                    },
-                )
-            }
-        };
+    for (index, channel) in recipe.channels.iter().enumerate() {
+        let (plane, channel_record) = render_channel(gray, channel, index, &context)?;
         tensor.index_axis_mut(Axis(0), index).assign(&plane);
-        channels.push(record);
+        channels.push(channel_record);
     }
-    Rendered { tensor, channels }
+    Ok(Rendered {
+        tensor,
+        channels,
+        spatial,
+        padding: gray.padding.clone(),
+    })
 }
 
-/// Renders a display image for previews.
+/// Renders the recipe's spatial steps and channels for one frame. Colour
+/// frames give their three RGB channels whatever the recipe lists, because
+/// windows and modality values are defined for grayscale only; the spatial
+/// steps apply to them too.
+///
+/// # Errors
+/// [`RenderError::NoFileWindow`] when a channel selects a file window the
+/// frame lacks, [`RenderError::MissingStats`] when the recipe's statistics
+/// are not loaded, and [`RenderError::Spatial`] when a resize fails.
+pub fn render(frame: &FrameImage, recipe: &Recipe) -> Result<Rendered, RenderError> {
+    render_with(frame, recipe, Mode::Strict, true)
+}
+
+/// Renders the recipe's channels for one frame as [`render`] does, but
+/// without its spatial steps: for volume export, where cropping or
+/// resizing each slice on its own would give slices of different shapes.
+/// Resize or crop the stacked `(C, D, H, W)` volume with [`resize_volume`]
+/// and [`crop_volume`] instead.
+///
+/// [`resize_volume`]: crate::resize_volume
+/// [`crop_volume`]: crate::crop_volume
+///
+/// # Errors
+/// As [`render`], except for the spatial steps.
+pub fn render_without_spatial(
+    frame: &FrameImage,
+    recipe: &Recipe,
+) -> Result<Rendered, RenderError> {
+    render_with(frame, recipe, Mode::Strict, false)
+}
+
+/// Renders the recipe's channels for one frame, as [`render`] does, but
+/// never fails: a file window the frame lacks falls back to the min-max
+/// window (recorded as `min_max`), channels that need statistics that are
+/// not loaded are NaN, and a failed spatial step is skipped with a warning.
+pub fn render_channels(frame: &FrameImage, recipe: &Recipe) -> Rendered {
+    match render_with(frame, recipe, Mode::Lenient, true) {
+        Ok(rendered) => rendered,
+        Err(error) => {
+            // Lenient rendering has no error path left; keep the frame's
+            // shape and mark every value as missing rather than panic.
+            tracing::warn!("rendering failed: {error}");
+            let (rows, columns) = match frame {
+                FrameImage::Gray(gray) => gray.values.dim(),
+                FrameImage::Color(rgb) => (rgb.dim().1, rgb.dim().2),
+            };
+            Rendered {
+                tensor: Array3::from_elem((recipe.channels.len(), rows, columns), f32::NAN),
+                channels: Vec::new(),
+                spatial: Vec::new(),
+                padding: None,
+            }
+        }
+    }
+}
+
+/// Renders a display image for previews, without the recipe's spatial
+/// steps.
 pub fn render_display(frame: &FrameImage, spec: &WindowSpec) -> Display {
     match frame {
         FrameImage::Color(rgb) => Display {
@@ -232,14 +541,67 @@ pub fn render_display(frame: &FrameImage, spec: &WindowSpec) -> Display {
             window: None,
         },
         FrameImage::Gray(gray) => {
-            let window = choose_window(gray, spec);
-            let plane = window_plane(gray, &window);
+            let window = choose_window(gray, spec, 0, Mode::Lenient)
+                .unwrap_or_else(|_| min_max_window(gray));
+            let (plane, _) = window_plane(gray, &window);
             Display {
                 image: plane.insert_axis(Axis(0)),
                 window: Some(window),
             }
         }
     }
+}
+
+/// Modality values of the frame's non-padding pixels, for pooling into
+/// histogram breakpoints. With `max_values`, at most that many are kept,
+/// evenly spaced in row-major order.
+pub fn valid_values(frame: &GrayFrame, max_values: Option<usize>) -> Vec<f32> {
+    let mut values = Vec::new();
+    for_each_valid(&frame.values, frame.padding.as_ref(), |value| {
+        values.push(value as f32)
+    });
+    match max_values {
+        Some(limit) if values.len() > limit => {
+            let count = values.len();
+            (0..limit).map(|i| values[i * count / limit]).collect()
+        }
+        _ => values,
+    }
+}
+
+/// Moments of each recipe channel's non-padding values before its
+/// `standardize` step, for one frame after the recipe's spatial steps.
+/// Channels with a `histogram` source are `None` when `breakpoints` is
+/// `None`.
+///
+/// # Errors
+/// [`RenderError::NoFileWindow`] when a channel selects a file window the
+/// frame lacks.
+pub fn channel_moments(
+    frame: &GrayFrame,
+    recipe: &Recipe,
+    breakpoints: Option<&[f64]>,
+) -> Result<Vec<Option<Moments>>, RenderError> {
+    let context = Context {
+        mode: Mode::Strict,
+        breakpoints,
+        stats: None,
+        stop_before_standardize: true,
+    };
+    recipe
+        .channels
+        .iter()
+        .enumerate()
+        .map(|(index, channel)| {
+            if channel.source == ChannelSpec::Histogram && breakpoints.is_none() {
+                return Ok(None);
+            }
+            let (plane, _) = render_channel(frame, channel, index, &context)?;
+            let mut values = Vec::new();
+            for_each_valid(&plane, frame.padding.as_ref(), |value| values.push(value));
+            Ok(Some(Moments::of(values.iter().copied())))
+        })
+        .collect()
 }
 
 #[cfg(test)]

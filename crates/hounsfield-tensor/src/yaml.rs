@@ -14,7 +14,10 @@ pub(crate) fn split_tag(value: Value, what: &str) -> Result<(String, Value), Str
             };
             match key {
                 Value::String(name) => Ok((name, value)),
-                other => Err(format!("{what} name must be a string, not {}", describe(&other))),
+                other => Err(format!(
+                    "{what} name must be a string, not {}",
+                    describe(&other)
+                )),
             }
         }
         Value::Mapping(map) => Err(format!(

@@ -70,9 +70,9 @@ fn sequence_items(object: &Object, tag: Tag) -> &[Object] {
         .unwrap_or(&[])
 }
 
-/// Where a functional group attribute can sit in an enhanced object
+/// Lists where a functional group attribute can sit in an enhanced object
 /// (PS3.3 C.7.6.16): the top level, the shared item, or each per-frame item.
-fn functional_group_sources<'a>(object: &'a Object, group: Tag) -> Vec<(String, &'a Object)> {
+fn functional_group_sources(object: &Object, group: Tag) -> Vec<(String, &Object)> {
     let mut sources = vec![(String::new(), object)];
     for item in sequence_items(object, tags::SHARED_FUNCTIONAL_GROUPS_SEQUENCE) {
         for inner in sequence_items(item, group) {
@@ -236,7 +236,7 @@ fn check_rescale_everywhere(object: &Object, findings: &mut Vec<Finding>) {
 }
 
 /// Rescale Slope and Intercept (PS3.3 C.11.1.1.2) go together, and for CT
-/// the units are Hounsfield units unless Rescale Type says otherwise
+/// the units are Hounsfield units unless Rescale Type gives another unit
 /// (CT Image Module, PS3.3 C.8.2.1).
 fn check_rescale(source: &Object, place: &str, is_ct: bool, findings: &mut Vec<Finding>) {
     let slope = attr::decimal(source, tags::RESCALE_SLOPE).ok().flatten();
@@ -505,7 +505,7 @@ mod tests {
     }
 
     #[test]
-    fn per_frame_defects_are_reported_once_with_a_count() {
+    fn per_frame_defects_reported_once() {
         let mut frames = Vec::new();
         for _ in 0..3 {
             let mut transformation = Object::new_empty();
@@ -579,7 +579,7 @@ mod tests {
     }
 
     #[test]
-    fn lossy_transfer_syntax_without_the_flag_is_a_warning() {
+    fn lossy_transfer_syntax_without_flag() {
         let object = Object::new_empty();
         let findings = run(&object, "1.2.840.10008.1.2.4.50");
         assert_eq!(findings.len(), 1);

@@ -85,8 +85,8 @@ pub fn check_file(file: &DicomFile, pixel_data_read: bool) -> Vec<Finding> {
     findings
 }
 
-/// True when the data set holds pixels or declares an image (Rows or
-/// Columns).
+/// Returns true when the data set contains pixels or declares an image
+/// (Rows or Columns).
 pub fn declares_image(file: &DicomFile) -> bool {
     pixel_module::declares_image(file.dataset())
 }

@@ -54,7 +54,7 @@ fn warning(code: &'static str, tag: Tag, message: String) -> Finding {
     Finding::about(Severity::Warning, code, tag, message)
 }
 
-/// True when the data set holds pixels or declares an image.
+/// Returns true when the data set contains pixels or declares an image.
 pub(super) fn declares_image(object: &Object) -> bool {
     [
         tags::PIXEL_DATA,
@@ -140,7 +140,7 @@ pub(super) fn check(object: &Object, pixel_data_read: bool, findings: &mut Vec<F
     }
 }
 
-/// The Type 1 attributes of the Image Pixel Module.
+/// Checks that the Type 1 attributes of the Image Pixel Module are present.
 fn check_required(object: &Object, findings: &mut Vec<Finding>) {
     for tag in [
         tags::ROWS,
@@ -494,7 +494,7 @@ mod tests {
     use dicom_core::value::PrimitiveValue;
     use dicom_core::{DataElement, VR};
 
-    /// A 2x2 MONOCHROME2 image, BA 16, BS 12, HB 11, PR 0, with 8 bytes of
+    /// Builds a 2x2 MONOCHROME2 image, BA 16, BS 12, HB 11, PR 0, with 8 bytes of
     /// Pixel Data.
     fn image() -> Object {
         let mut object = Object::new_empty();
@@ -562,7 +562,7 @@ mod tests {
     }
 
     #[test]
-    fn high_bit_not_bits_stored_minus_one_is_a_warning() {
+    fn unusual_high_bit_is_a_warning() {
         let mut object = image();
         set_us(&mut object, tags::HIGH_BIT, 15);
         assert_eq!(codes(&object), ["unusual-high-bit"]);
@@ -660,7 +660,7 @@ mod tests {
     }
 
     #[test]
-    fn image_without_pixel_data_is_an_error_only_after_a_full_read() {
+    fn missing_pixel_data_after_full_read() {
         let mut object = image();
         object.remove_element(tags::PIXEL_DATA);
         assert_eq!(codes(&object), ["missing-pixel-data"]);

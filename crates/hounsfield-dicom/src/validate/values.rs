@@ -162,7 +162,7 @@ mod tests {
     }
 
     #[test]
-    fn malformed_ds_of_a_used_attribute_is_an_error() {
+    fn malformed_used_ds_is_an_error() {
         let mut object = Object::new_empty();
         object.put(DataElement::new(
             tags::RESCALE_SLOPE,
@@ -185,7 +185,7 @@ mod tests {
     }
 
     #[test]
-    fn each_value_of_a_multi_valued_attribute_is_checked() {
+    fn every_value_is_checked() {
         let mut object = Object::new_empty();
         object.put(DataElement::new(
             tags::PIXEL_SPACING,

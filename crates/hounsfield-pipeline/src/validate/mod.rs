@@ -79,7 +79,7 @@ impl ValidateSummary {
     }
 }
 
-/// What validating one file gave.
+/// The result of validating one file.
 enum Outcome {
     /// A folder entry that is not DICOM.
     Skipped,

@@ -42,7 +42,8 @@ struct Counts {
     top_of_range: u64,
 }
 
-/// How modality values map back to stored values, when they can.
+/// Returns the slope and intercept that map modality values back to stored
+/// values, when the transform is linear.
 fn stored_value_inverse(transform: &ModalityTransform) -> Option<(f64, f64)> {
     match transform {
         ModalityTransform::Identity => Some((1.0, 0.0)),

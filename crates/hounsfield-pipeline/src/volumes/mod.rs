@@ -1,0 +1,539 @@
+//! `convert --volumes`: series assembled into volumes, one sample per
+//! volume.
+//!
+//! The run has four stages. Every file's slice headers are read in
+//! parallel, without pixels. [`hounsfield_series::assemble`] groups them
+//! into volumes; when slices share a position, their frames are decoded
+//! and hashed, and assembly runs again so that exact duplicates are
+//! dropped and other repeats become volumes of their own. Volumes are then
+//! built in parallel, `jobs` at a time, and written in plan order: a
+//! `(C, D, H, W)` `.npy` with its JSON in the shards, and a `.nii.gz` per
+//! volume. Last come `manifest.jsonl` (one line per input file) and
+//! `volumes.jsonl` (one line per volume).
+
+mod build;
+mod headers;
+mod metadata;
+mod resample;
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use hounsfield_dicom::{Finding, Severity};
+use hounsfield_export::{write_atomic, Sample, ShardInfo, ShardOptions, ShardWriter};
+use hounsfield_series::{
+    assemble, Assembly, ExclusionReason, SliceHeader, SplitStep, VolumePlan, VolumeSpec,
+};
+use serde::Serialize;
+
+use crate::convert::Conversion;
+use crate::discover::{check_inputs, walk, InputFile};
+use crate::error::PipelineError;
+use crate::journal::{remove_shards_from, remove_temporary_files};
+use crate::ordered::{map_in_order, thread_pool};
+use crate::run::{ConvertOptions, ManifestEntry, Status};
+
+use build::{build_volume, BuiltVolume, VolumeContext};
+use headers::{by_file, hash_file_frames, read_file_headers, FileHeaders};
+use metadata::{volume_key, DecisionRecord};
+
+/// Files whose headers are read in parallel per job before they are
+/// collected in input order.
+const FILES_PER_JOB_IN_BATCH: usize = 16;
+
+/// One line of `volumes.jsonl`.
+#[derive(Debug, Clone, Serialize)]
+pub struct VolumeRecord {
+    /// The sample key.
+    pub key: String,
+    /// `ok`, or `error` when the volume could not be built.
+    pub status: Status,
+    /// The error message, when `status` is `error`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Series Instance UID, replaced when the recipe asks.
+    pub series_instance_uid: String,
+    /// Tensor shape (C, D, H, W), when built.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shape: Option<[usize; 4]>,
+    /// Voxel spacing (slice, row, column) in mm.
+    pub spacing_mm: [f64; 3],
+    /// The source files, in slice order (a multi-frame file once).
+    pub sources: Vec<String>,
+    /// The shard holding the sample, relative to the output folder.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shard: Option<String>,
+    /// The NIfTI file, relative to the output folder.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nifti: Option<String>,
+    /// How the volume was divided from the rest of its series.
+    pub split: Vec<SplitStep>,
+    /// Choices made for the volume, each with its code and sentence.
+    pub decisions: Vec<serde_json::Value>,
+    /// Defects and assumptions.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub findings: Vec<Finding>,
+}
+
+/// Counts and outputs of a finished volume run.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct VolumeSummary {
+    /// Input files found.
+    pub files: usize,
+    /// Files with at least one slice in a written volume.
+    pub files_in_volumes: usize,
+    /// Files skipped: not DICOM, not an image, or every slice excluded.
+    pub files_skipped: usize,
+    /// Files that could not be read, or whose volumes failed.
+    pub files_failed: usize,
+    /// Volumes written.
+    pub volumes: usize,
+    /// Volumes that could not be built.
+    pub volumes_failed: usize,
+    /// Slices excluded from every volume, with a reason in the manifest.
+    pub excluded_slices: usize,
+    /// Shards written.
+    pub shards: Vec<ShardInfo>,
+    /// NIfTI files written.
+    pub nifti_files: usize,
+    /// `manifest.jsonl`.
+    pub manifest: PathBuf,
+    /// `volumes.jsonl`.
+    pub volume_index: PathBuf,
+}
+
+/// What happened to one input file.
+#[derive(Debug, Default)]
+struct FileState {
+    path: String,
+    skipped: Option<String>,
+    failed: Option<String>,
+    /// Indices of the file's slices in the run's slice list.
+    slices: Vec<usize>,
+    samples: Vec<String>,
+    shards: BTreeSet<String>,
+    findings: Vec<Finding>,
+}
+
+fn create_dir(path: &Path) -> Result<(), PipelineError> {
+    std::fs::create_dir_all(path).map_err(|source| PipelineError::OutputDir {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// Removes `.nii.gz` files that an earlier run left in `dir`.
+fn remove_nifti_files(dir: &Path) -> Result<(), PipelineError> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Ok(());
+    };
+    for entry in entries.filter_map(Result::ok) {
+        if entry.file_name().to_string_lossy().ends_with(".nii.gz") {
+            std::fs::remove_file(entry.path()).map_err(|source| PipelineError::OutputDir {
+                path: entry.path(),
+                source,
+            })?;
+        }
+    }
+    Ok(())
+}
+
+/// Converts every series under the inputs into volumes.
+///
+/// Files are grouped by Series Instance UID and divided into volumes as
+/// [`hounsfield_series::assemble`] describes, with the choices of the
+/// recipe's `volumes` section. Each volume becomes one shard sample,
+/// `KEY.npy` of shape `(C, D, H, W)` and `KEY.json` with its spacing,
+/// affine (LPS and RAS), source slices in order, split steps, decisions
+/// and findings, plus `nifti/KEY.nii.gz` unless the recipe turns it off.
+/// The recipe's channels are rendered once per volume; its 2-D `spatial`
+/// steps and PNG previews do not apply.
+///
+/// Output does not depend on the order of the files or on the number of
+/// threads. `progress` is called once per volume, in output order.
+///
+/// # Errors
+///
+/// [`PipelineError::Config`] for `resume` (not supported here) or a recipe
+/// with neither shards nor NIfTI output; the errors of output folders and
+/// shard writes, which stop the run. Errors of single files and volumes go
+/// to the manifest.
+pub fn convert_volumes(
+    options: &ConvertOptions,
+    mut progress: impl FnMut(&VolumeRecord),
+) -> Result<VolumeSummary, PipelineError> {
+    if options.resume {
+        return Err(PipelineError::Config(
+            "--resume is not supported with --volumes; rerun without it".into(),
+        ));
+    }
+    check_inputs(&options.inputs)?;
+    let spec = options.recipe.volumes.clone().unwrap_or_default();
+    let shards_spec = options.recipe.export.shards.clone();
+    if shards_spec.is_none() && !spec.nifti {
+        return Err(PipelineError::Config(
+            "volume runs write shards, NIfTI files or both, and the recipe turns off both".into(),
+        ));
+    }
+    let mut recipe = options.recipe.clone();
+    recipe.volumes = Some(spec.clone());
+    if !recipe.spatial.is_empty() {
+        tracing::warn!(
+            "the recipe's spatial steps apply to 2-D frames and are ignored for volumes; \
+             use `volumes.resample` instead"
+        );
+    }
+    let mut render_recipe = recipe.clone();
+    render_recipe.spatial = Vec::new();
+    let deidentifier = Conversion::new(recipe.clone(), options.inputs.len())?.deidentifier;
+
+    create_dir(&options.output)?;
+    let pool = thread_pool(options.jobs)?;
+    let jobs = pool.current_num_threads().max(1);
+    let shard_dir = options.output.join("shards");
+    let nifti_dir = options.output.join("nifti");
+    let removed = remove_temporary_files(&options.output)?;
+    if removed > 0 {
+        tracing::info!("removed {removed} temporary file(s) left by an interrupted run");
+    }
+    remove_shards_from(&shard_dir, 0)?;
+    remove_nifti_files(&nifti_dir)?;
+    let recipe_yaml = recipe
+        .to_yaml()
+        .map_err(|error| PipelineError::Config(error.to_string()))?;
+    write_atomic(options.output.join("recipe.yaml"), recipe_yaml.as_bytes())?;
+
+    let (mut files, mut slices, slice_file) = read_headers(options, &recipe, &pool, jobs)?;
+    let assembly = assemble_with_hashes(&mut slices, &spec, &recipe, &pool);
+    for excluded in &assembly.excluded {
+        let severity = match excluded.reason {
+            ExclusionReason::Localizer { .. } | ExclusionReason::Derived { .. } => Severity::Info,
+            _ => Severity::Warning,
+        };
+        let finding = Finding::new(severity, excluded.reason.code(), excluded.message.clone());
+        let state = &mut files[slice_file[excluded.slice]];
+        if !state.findings.contains(&finding) {
+            state.findings.push(finding);
+        }
+    }
+
+    let mut shards = match &shards_spec {
+        Some(spec) => {
+            create_dir(&shard_dir)?;
+            Some(ShardWriter::new(
+                &shard_dir,
+                ShardOptions {
+                    max_samples_per_shard: spec.max_samples_per_shard,
+                    ..ShardOptions::default()
+                },
+            )?)
+        }
+        None => None,
+    };
+    let context = VolumeContext {
+        recipe: &render_recipe,
+        spec: &spec,
+        deidentifier: &deidentifier,
+        shards: shards.is_some(),
+    };
+    let keys = volume_keys(&assembly, &slices, &deidentifier);
+    let mut summary = VolumeSummary {
+        files: files.len(),
+        excluded_slices: assembly.excluded.len(),
+        manifest: options.output.join("manifest.jsonl"),
+        volume_index: options.output.join("volumes.jsonl"),
+        ..VolumeSummary::default()
+    };
+    let mut volume_lines = Vec::new();
+    let volumes = assembly.volumes.iter().zip(&keys);
+    map_in_order(
+        &pool,
+        volumes,
+        jobs,
+        |(plan, key)| (plan, key, build_volume(plan, &slices, key, &context)),
+        |(plan, key, built)| -> Result<(), PipelineError> {
+            let record = write_volume(
+                plan,
+                key,
+                built,
+                &slices,
+                &mut shards,
+                &nifti_dir,
+                &deidentifier,
+                &mut summary,
+            )?;
+            for &index in &plan.slices {
+                let state = &mut files[slice_file[index]];
+                match (&record.status, &record.error) {
+                    (Status::Ok, _) => {
+                        if !state.samples.contains(key) {
+                            state.samples.push(key.clone());
+                        }
+                        state.shards.extend(record.shard.clone());
+                    }
+                    (_, error) => {
+                        state.failed.get_or_insert_with(|| {
+                            format!("volume {key}: {}", error.clone().unwrap_or_default())
+                        });
+                    }
+                }
+            }
+            volume_lines.push(json_line(&record, "volume record")?);
+            progress(&record);
+            Ok(())
+        },
+    )?;
+
+    if let Some(writer) = shards {
+        summary.shards = writer.finish()?;
+    }
+    let mut manifest = Vec::new();
+    for state in files {
+        let entry = manifest_entry(state, &assembly, &mut summary);
+        manifest.extend(json_line(&entry, "manifest line")?);
+    }
+    write_atomic(&summary.manifest, &manifest)?;
+    write_atomic(&summary.volume_index, &volume_lines.concat())?;
+    Ok(summary)
+}
+
+/// Reads the slice headers of every file under the inputs, in parallel, and
+/// returns the files in walk order, all slices, and each slice's file.
+fn read_headers(
+    options: &ConvertOptions,
+    recipe: &hounsfield_tensor::Recipe,
+    pool: &rayon::ThreadPool,
+    jobs: usize,
+) -> Result<(Vec<FileState>, Vec<SliceHeader>, Vec<usize>), PipelineError> {
+    let mut files = Vec::new();
+    let mut slices = Vec::new();
+    let mut slice_file = Vec::new();
+    map_in_order(
+        pool,
+        walk(&options.inputs),
+        jobs * FILES_PER_JOB_IN_BATCH,
+        |entry: Result<InputFile, (PathBuf, String)>| match entry {
+            Ok(file) => (file.path.display().to_string(), read_file_headers(&file, recipe)),
+            Err((path, message)) => (
+                path.display().to_string(),
+                FileHeaders::Failed(format!("{}: cannot read: {message}", path.display())),
+            ),
+        },
+        |(path, headers)| -> Result<(), PipelineError> {
+            let mut state = FileState {
+                path,
+                ..FileState::default()
+            };
+            match headers {
+                FileHeaders::Slices(file_slices) => {
+                    for slice in file_slices {
+                        state.slices.push(slices.len());
+                        slice_file.push(files.len());
+                        slices.push(slice);
+                    }
+                }
+                FileHeaders::Skipped(reason) => state.skipped = Some(reason),
+                FileHeaders::Failed(error) => {
+                    tracing::error!("{error}");
+                    state.failed = Some(error);
+                }
+            }
+            files.push(state);
+            Ok(())
+        },
+    )?;
+    Ok((files, slices, slice_file))
+}
+
+/// Assembles the slices; when positions repeat, hashes the pixels of the
+/// slices concerned and assembles again.
+fn assemble_with_hashes(
+    slices: &mut [SliceHeader],
+    spec: &VolumeSpec,
+    recipe: &hounsfield_tensor::Recipe,
+    pool: &rayon::ThreadPool,
+) -> Assembly {
+    let options = spec.assembly_options();
+    let assembly = assemble(slices, &options);
+    if assembly.needs_pixel_hash.is_empty() {
+        return assembly;
+    }
+    tracing::debug!(
+        "hashing the pixels of {} slice(s) at repeated positions",
+        assembly.needs_pixel_hash.len()
+    );
+    let files: Vec<(PathBuf, Vec<(usize, u32)>)> =
+        by_file(slices, assembly.needs_pixel_hash.iter().copied())
+            .into_iter()
+            .collect();
+    let hashes: Vec<Vec<(usize, hounsfield_series::PixelHash)>> = pool.install(|| {
+        use rayon::prelude::*;
+        files
+            .par_iter()
+            .map(|(path, frames)| hash_file_frames(path, frames, recipe))
+            .collect()
+    });
+    for (index, hash) in hashes.into_iter().flatten() {
+        slices[index].pixel_hash = Some(hash);
+    }
+    assemble(slices, &options)
+}
+
+/// The key of every planned volume, made unique by a suffix in the
+/// unlikely case that two series hash alike.
+fn volume_keys(
+    assembly: &Assembly,
+    slices: &[SliceHeader],
+    deidentifier: &hounsfield_dicom::Deidentifier,
+) -> Vec<String> {
+    let mut used = BTreeSet::new();
+    assembly
+        .volumes
+        .iter()
+        .map(|plan| {
+            let series = deidentifier.replace_uid(&plan.series_instance_uid);
+            let base = volume_key(plan, &slices[plan.slices[0]], &series);
+            let mut key = base.clone();
+            let mut suffix = 2;
+            while !used.insert(key.clone()) {
+                key = format!("{base}-{suffix}");
+                suffix += 1;
+            }
+            key
+        })
+        .collect()
+}
+
+/// Writes a built volume (shard sample and NIfTI file) and returns its
+/// record; a volume that failed to build gives a record with the error.
+#[allow(clippy::too_many_arguments)]
+fn write_volume(
+    plan: &VolumePlan,
+    key: &str,
+    built: Result<BuiltVolume, String>,
+    slices: &[SliceHeader],
+    shards: &mut Option<ShardWriter>,
+    nifti_dir: &Path,
+    deidentifier: &hounsfield_dicom::Deidentifier,
+    summary: &mut VolumeSummary,
+) -> Result<VolumeRecord, PipelineError> {
+    let mut sources: Vec<String> = Vec::new();
+    for &index in &plan.slices {
+        let path = slices[index].path.display().to_string();
+        if !sources.contains(&path) {
+            sources.push(path);
+        }
+    }
+    let decisions = plan
+        .decisions
+        .iter()
+        .map(|decision| {
+            serde_json::to_value(DecisionRecord {
+                decision,
+                message: decision.message(),
+            })
+            .unwrap_or_default()
+        })
+        .collect();
+    let mut record = VolumeRecord {
+        key: key.to_string(),
+        status: Status::Ok,
+        error: None,
+        series_instance_uid: deidentifier.replace_uid(&plan.series_instance_uid),
+        shape: None,
+        spacing_mm: plan.grid.spacing_mm,
+        sources,
+        shard: None,
+        nifti: None,
+        split: plan.split.clone(),
+        decisions,
+        findings: plan.findings.clone(),
+    };
+    let built = match built {
+        Ok(built) => built,
+        Err(error) => {
+            tracing::error!("volume {key}: {error}");
+            record.status = Status::Error;
+            record.error = Some(error);
+            summary.volumes_failed += 1;
+            return Ok(record);
+        }
+    };
+    record.shape = Some(built.shape);
+    record.findings = built.findings;
+    if let Some(bytes) = &built.nifti {
+        let relative = format!("nifti/{key}.nii.gz");
+        if let Err(error) = write_atomic(nifti_dir.join(format!("{key}.nii.gz")), bytes) {
+            let message = hounsfield_dicom::error_chain(&error);
+            tracing::error!("volume {key}: {message}");
+            record.status = Status::Error;
+            record.error = Some(message);
+            summary.volumes_failed += 1;
+            return Ok(record);
+        }
+        record.nifti = Some(relative);
+        summary.nifti_files += 1;
+    }
+    if let (Some(writer), Some(npy)) = (shards.as_mut(), built.npy) {
+        let mut sample = Sample::new(key.to_string());
+        sample.push_member("npy", npy);
+        sample.push_member("json", built.json);
+        // A failing shard write is fatal: the shard on disk would no longer
+        // match the manifest.
+        let index = writer.write_sample(&sample)?;
+        record.shard = Some(format!("shards/{}", writer.shard_file_name(index)));
+    }
+    summary.volumes += 1;
+    Ok(record)
+}
+
+/// The manifest line of one file, and its count in `summary`.
+fn manifest_entry(
+    state: FileState,
+    assembly: &Assembly,
+    summary: &mut VolumeSummary,
+) -> ManifestEntry {
+    let mut entry = ManifestEntry {
+        path: state.path,
+        status: Status::Ok,
+        error: None,
+        reason: None,
+        samples: state.samples,
+        shards: state.shards.into_iter().collect(),
+        png: Vec::new(),
+        findings: state.findings,
+    };
+    if !entry.samples.is_empty() {
+        summary.files_in_volumes += 1;
+    } else if let Some(error) = state.failed {
+        entry.status = Status::Error;
+        entry.error = Some(error);
+        summary.files_failed += 1;
+    } else {
+        entry.status = Status::Skipped;
+        let first_exclusion = assembly
+            .excluded
+            .iter()
+            .find(|excluded| state.slices.contains(&excluded.slice))
+            .map(|excluded| excluded.message.clone());
+        entry.reason = Some(
+            state
+                .skipped
+                .or(first_exclusion)
+                .unwrap_or_else(|| "in no volume".into()),
+        );
+        summary.files_skipped += 1;
+    }
+    entry
+}
+
+fn json_line<T: Serialize>(value: &T, what: &str) -> Result<Vec<u8>, PipelineError> {
+    let mut line = serde_json::to_vec(value).map_err(|error| {
+        PipelineError::Output(hounsfield_export::Error::Json {
+            what: what.into(),
+            source: error,
+        })
+    })?;
+    line.push(b'\n');
+    Ok(line)
+}
