@@ -270,7 +270,7 @@ def test_convert_applies_the_statistics(workspace: Path, stats: dict) -> None:
         assert record["in_window_percent"] == pytest.approx(inside, abs=1e-9)
         assert metadata["channels"][4]["steps"] == [{"step": "standardize", "mean": mean, "std": std}]
 
-    # The output recipe holds the statistics inline, so the run can be repeated from it.
+    # The output recipe contains the statistics inline, so the run can be repeated from it.
     written = yaml.safe_load((output / "recipe.yaml").read_text())
     assert written["stats"]["histogram"]["breakpoints"] == stats["histogram"]["breakpoints"]
 

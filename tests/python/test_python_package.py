@@ -175,12 +175,18 @@ def test_convert_file_matches_cli_bytes(cli_samples: dict[str, dict[str, bytes]]
             assert sample.tensor.dtype == np.float32
 
 
-def test_recipe_as_mapping_equals_yaml() -> None:
-    mapping = {"channels": ["modality", {"window": {"center": 40, "width": 400}}]}
+def test_recipe_forms_give_one_tensor(recipe_file: Path) -> None:
+    mapping = {
+        "channels": ["modality", {"window": {"center": 40, "width": 400}}, {"window": "file"}],
+        "export": {"shards": {"max_samples_per_shard": 4}},
+    }
     from_mapping = hounsfield.decode(CT_FILE, recipe=mapping)
-    from_yaml = hounsfield.decode(CT_FILE, recipe="channels: [modality, {window: {center: 40, width: 400}}]")
-    assert from_mapping.shape == (2, 128, 128)
+    from_yaml = hounsfield.decode(CT_FILE, recipe=RECIPE)
+    from_path = hounsfield.decode(CT_FILE, recipe=recipe_file)
+    assert from_mapping.shape == (3, 128, 128)
     assert np.array_equal(from_mapping, from_yaml)
+    assert np.array_equal(from_path, from_yaml)
+    assert hounsfield.normalize_recipe(mapping) == hounsfield.normalize_recipe(recipe_file)
 
 
 def test_read_metadata_has_header_attributes() -> None:

@@ -187,18 +187,26 @@ impl DicomFile {
     }
 }
 
-/// Maps a file into memory read-only. Pages are read on first access, so a
+/// Maps a file into memory read-only.
+///
+/// With `whole_file`, the mapping is populated when it is made (Linux
+/// `MAP_POPULATE`), which replaces one page fault per 4 KiB page with one
+/// system call. Without it, pages are read on first access, so a
 /// header-only read does not load the Pixel Data from disk.
-fn map_file(path: &Path) -> Result<memmap2::Mmap, Error> {
+fn map_file(path: &Path, whole_file: bool) -> Result<memmap2::Mmap, Error> {
     let io = |source| Error::Io {
         path: path.to_path_buf(),
         source,
     };
     let file = File::open(path).map_err(io)?;
+    let mut options = memmap2::MmapOptions::new();
+    if whole_file {
+        options.populate();
+    }
     // SAFETY: the map is read-only and private to this process. Another
     // process truncating the file while it is read would raise SIGBUS; input
     // archives are not expected to change during a run.
-    unsafe { memmap2::Mmap::map(&file) }.map_err(io)
+    unsafe { options.map(&file) }.map_err(io)
 }
 
 /// Runs the length check of [`scan`] and turns a failure into
@@ -238,7 +246,7 @@ pub fn open(path: &Path, options: &OpenOptions) -> Result<DicomFile, Error> {
     };
     let object = match framing {
         Framing::Part10 => {
-            let bytes = map_file(path)?;
+            let bytes = map_file(path, !options.stop_before_pixel_data)?;
             check_lengths(path, &bytes, Some(132), None, 132, options)?;
             let mut open_options = OpenFileOptions::new().read_preamble(ReadPreamble::Never);
             if options.stop_before_pixel_data {
@@ -260,7 +268,7 @@ pub fn open(path: &Path, options: &OpenOptions) -> Result<DicomFile, Error> {
                 "no file meta information; reading the data set as {}",
                 encoding.uid()
             );
-            let bytes = map_file(path)?;
+            let bytes = map_file(path, !options.stop_before_pixel_data)?;
             let start = offset as usize;
             let scan_encoding = match encoding {
                 BareEncoding::ImplicitVrLittleEndian => scan::Encoding::ImplicitLittle,

@@ -10,7 +10,7 @@
 
 use std::fmt;
 
-use dicom_core::dictionary::{DataDictionary, DataDictionaryEntry, VirtualVr};
+use dicom_core::dictionary::{DataDictionary, DataDictionaryEntry};
 use dicom_core::{Tag, VR};
 use dicom_dictionary_std::StandardDataDictionary;
 
@@ -244,6 +244,21 @@ impl<'a> Scanner<'a> {
                     in_pixel_data: depth == 0 && tag == PIXEL_DATA,
                 });
             }
+            let parsed_vr = match vr {
+                Some(bytes) => VR::from_binary(bytes).unwrap_or(VR::UN),
+                None => implicit_vr(tag),
+            };
+            let size = value_size(parsed_vr);
+            if length % size != 0 && value + length < self.bytes.len() {
+                return Err(LengthError {
+                    tag,
+                    offset: at,
+                    reason: format!(
+                        "the value length {length} is not a multiple of {size}, the size of one {parsed_vr} value"
+                    ),
+                    in_pixel_data: depth == 0 && tag == PIXEL_DATA,
+                });
+            }
             let sequence = match vr {
                 Some(vr) => &vr == b"SQ",
                 None => is_sequence_in_dictionary(tag),
@@ -323,9 +338,32 @@ impl<'a> Scanner<'a> {
 /// Tells whether the data dictionary gives `tag` the VR SQ, which implicit
 /// VR data sets do not write out.
 fn is_sequence_in_dictionary(tag: Tag) -> bool {
+    implicit_vr(tag) == VR::SQ
+}
+
+/// The VR that dicom-encoding 0.10 gives an element of an implicit VR data
+/// set: OW for Pixel Data and Overlay Data, else the dictionary's, else UN.
+fn implicit_vr(tag: Tag) -> VR {
+    if tag == PIXEL_DATA || (tag.0 >> 8 == 0x60 && tag.1 == 0x3000) {
+        return VR::OW;
+    }
     StandardDataDictionary
         .by_tag(tag)
-        .is_some_and(|entry| matches!(entry.vr(), VirtualVr::Exact(VR::SQ)))
+        .map_or(VR::UN, |entry| entry.vr().relaxed())
+}
+
+/// Bytes per value of the binary VRs that dicom-parser 0.10 reads as whole
+/// values only, and 1 for the others. For a value length that is not a
+/// multiple of this size, the parser counts the whole length as read but
+/// leaves the remainder in the stream, so it reads every later element from
+/// the wrong position.
+fn value_size(vr: VR) -> usize {
+    match vr {
+        VR::SS | VR::US | VR::OW => 2,
+        VR::AT | VR::SL | VR::UL | VR::OL | VR::FL | VR::OF => 4,
+        VR::FD | VR::OD | VR::SV | VR::UV | VR::OV => 8,
+        _ => 1,
+    }
 }
 
 /// Checks a whole file: the file meta group at `meta_start` (Part 10 files;
@@ -633,6 +671,20 @@ mod tests {
         assert_eq!(error.tag, Tag(0x0009, 0x1010));
         assert_eq!(error.offset, 10);
         assert!(error.reason.contains("inflated data set"), "{error}");
+    }
+
+    #[test]
+    fn partial_binary_value_before_other_elements_is_rejected() {
+        // Samples per Pixel written as SL with 2 bytes: dicom-parser 0.10
+        // reads no value and leaves both bytes in the stream.
+        let mut bytes = element((0x0028, 0x0002), b"SL", &[1, 0]);
+        bytes.extend(element((0x0028, 0x0004), b"CS", b"MONOCHROME2 "));
+        let error = check_file(&bytes, None, Some(Encoding::ExplicitLittle), 0).unwrap_err();
+        assert_eq!(error.tag, Tag(0x0028, 0x0002));
+        assert!(error.reason.contains("not a multiple of 4"), "{error}");
+        // The same value as the last element is read correctly.
+        let last = element((0x0028, 0x0002), b"SL", &[1, 0]);
+        assert_eq!(check_file(&last, None, Some(Encoding::ExplicitLittle), 0), Ok(()));
     }
 
     #[test]

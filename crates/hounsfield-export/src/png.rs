@@ -220,6 +220,7 @@ fn check_dimensions(
 /// from zero, so 0.5 maps to 128 and 1.0 to 255. NaN maps to 0.
 #[inline]
 pub fn unit_to_u8(value: f32) -> u8 {
+    // At most 255, so the cast is lossless.
     scale_unit(value, 255.0) as u8
 }
 
@@ -229,6 +230,7 @@ pub fn unit_to_u8(value: f32) -> u8 {
 /// from zero, so 0.5 maps to 32768 and 1.0 to 65535. NaN maps to 0.
 #[inline]
 pub fn unit_to_u16(value: f32) -> u16 {
+    // At most 65535, so the cast is lossless.
     scale_unit(value, 65535.0) as u16
 }
 
@@ -247,15 +249,15 @@ pub fn unit_array_to_u16<D: Dimension>(values: ArrayView<'_, f32, D>) -> Array<u
 /// The product is computed in f64, where an f32 times 65535 is exact, so
 /// the rounding applies to the exact product of the input. For a product
 /// `p` in [0, 65535], `p + 0.5` is exact too (at most 41 significant bits),
-/// so truncating it equals `p.round()`. Truncation compiles to one
-/// instruction, while `f64::round` is a library call on x86-64 targets
-/// without SSE4.1.
+/// so truncating it with `as` equals `p.round()`. The cast compiles to one
+/// instruction, while `f64::round` and `f64::trunc` are library calls on
+/// x86-64 targets without SSE4.1.
 #[inline]
-fn scale_unit(value: f32, max: f64) -> f64 {
+fn scale_unit(value: f32, max: f64) -> u32 {
     if value.is_nan() {
-        return 0.0;
+        return 0;
     }
-    (f64::from(value).clamp(0.0, 1.0) * max + 0.5).trunc()
+    (f64::from(value).clamp(0.0, 1.0) * max + 0.5) as u32
 }
 
 #[cfg(test)]
@@ -437,7 +439,8 @@ mod tests {
     fn scale_unit_matches_f64_round() {
         // Every f32 in [0, 1] with its neighbours one ULP away, on a grid
         // finer than one 16-bit step, and values just outside the range.
-        let reference = |value: f32, max: f64| (f64::from(value).clamp(0.0, 1.0) * max).round();
+        let reference =
+            |value: f32, max: f64| (f64::from(value).clamp(0.0, 1.0) * max).round() as u32;
         for step in 0..=1_000_000u32 {
             let center = step as f32 / 1_000_000.0;
             for value in [
@@ -454,8 +457,8 @@ mod tests {
                 }
             }
         }
-        assert_eq!(scale_unit(-0.25, 255.0), 0.0);
-        assert_eq!(scale_unit(1.5, 65535.0), 65535.0);
+        assert_eq!(scale_unit(-0.25, 255.0), 0);
+        assert_eq!(scale_unit(1.5, 65535.0), 65535);
     }
 
     #[test]

@@ -324,10 +324,10 @@ fn candidate_order(
 
 /// Samples the inputs and computes the dataset statistics of the recipe.
 ///
-/// The sample: files are ordered by [`sample_key`], or, with
-/// `stratify`, taken round-robin from the strata in that order; the first
+/// The sample: files are ordered by [`sample_key`], or, with `stratify`,
+/// taken round-robin from the strata in that order. The first
 /// `sample_size` files that decode to grayscale frames are used, and the
-/// others are listed in the provenance as skipped. Padding pixels are left
+/// DICOM files passed over are listed in the provenance as skipped. Padding pixels are left
 /// out of every number. Statistics are taken after the recipe's spatial
 /// steps, on what the network sees. When the recipe has `histogram`
 /// channels, their moments need the breakpoints, so the used files are

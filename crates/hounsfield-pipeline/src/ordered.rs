@@ -116,6 +116,57 @@ mod tests {
     }
 
     #[test]
+    fn results_in_flight_stay_within_window() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+
+        let pool = thread_pool(Some(2)).unwrap();
+        let alive = AtomicUsize::new(0);
+        let most_alive = AtomicUsize::new(0);
+        let mut seen = Vec::new();
+        map_in_order(
+            &pool,
+            0..200u64,
+            3,
+            |x| {
+                let now = alive.fetch_add(1, Ordering::SeqCst) + 1;
+                most_alive.fetch_max(now, Ordering::SeqCst);
+                x
+            },
+            |x| {
+                alive.fetch_sub(1, Ordering::SeqCst);
+                seen.push(x);
+                Ok::<(), ()>(())
+            },
+        )
+        .unwrap();
+        assert_eq!(seen, (0..200).collect::<Vec<_>>());
+        assert!(most_alive.into_inner() <= 3);
+    }
+
+    #[test]
+    fn work_panic_reaches_the_caller_after_earlier_results() {
+        let pool = thread_pool(Some(2)).unwrap();
+        let mut seen = Vec::new();
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            map_in_order(
+                &pool,
+                0..10u64,
+                4,
+                |x| {
+                    assert_ne!(x, 5, "item 5 fails");
+                    x
+                },
+                |x| {
+                    seen.push(x);
+                    Ok::<(), ()>(())
+                },
+            )
+        }));
+        assert!(outcome.is_err());
+        assert_eq!(seen, [0, 1, 2, 3, 4]);
+    }
+
+    #[test]
     fn sink_error_stops_the_run() {
         let pool = thread_pool(Some(1)).unwrap();
         let mut seen = 0;

@@ -8,7 +8,7 @@ use hounsfield_dicom::{
     error_chain, open, sniff_file, DicomFile, ImageMetadata, OpenOptions, PatientAttributes,
 };
 use hounsfield_pixel::{read_frame, DecodeLimits, FrameImage, PixelDescription};
-use hounsfield_tensor::{render_channels, InputSpec, Recipe, ShardSpec};
+use hounsfield_tensor::{render, InputSpec, Recipe, ShardSpec};
 use ndarray::{Array4, Axis};
 use serde_json::Value;
 
@@ -120,7 +120,8 @@ pub fn read_metadata(
 ///
 /// # Errors
 /// [`PipelineError::File`] when the file is not DICOM, cannot be decoded,
-/// has no frame `frame`, or a decoder panicked.
+/// has no frame `frame`, the recipe cannot render it (as `convert` would
+/// fail the file), or a decoder panicked.
 pub fn decode_frames(
     path: &Path,
     frame: Option<u32>,
@@ -187,7 +188,11 @@ fn decode_frames_inner(
             .map_err(|error| file_error(path, error_chain(&error)))?;
         colour = matches!(image, FrameImage::Color(_));
         let tensor = match (recipe, image) {
-            (Some(recipe), image) => render_channels(&image, recipe).tensor,
+            (Some(recipe), image) => {
+                render(&image, recipe)
+                    .map_err(|error| file_error(path, error.to_string()))?
+                    .tensor
+            }
             (None, FrameImage::Gray(gray)) => gray.values.insert_axis(Axis(0)),
             (None, FrameImage::Color(rgb)) => rgb,
         };

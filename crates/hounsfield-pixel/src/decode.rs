@@ -572,27 +572,28 @@ fn finish_stored(
 ) -> Result<Array3<i64>, PixelError> {
     let stored = description.bits_stored;
     let shift = description.high_bit + 1 - stored;
-    let mask: u64 = (1u64 << stored) - 1;
-    let sign_bit: u64 = 1u64 << (stored - 1);
     let signed = description.signed;
     let container = description.bits_allocated;
-    let used: u64 = mask << shift;
-    let container_mask: u64 = if container >= 32 {
-        u32::MAX.into()
+    // Every bit mask fits in the 32-bit container; the arithmetic runs in
+    // 32-bit lanes, which vectorise on x86-64 without AVX-512, unlike the
+    // 64-bit arithmetic shift.
+    let mask = ((1u64 << stored) - 1) as u32;
+    let used = mask << shift;
+    let container_mask = if container >= 32 {
+        u32::MAX
     } else {
-        (1u64 << container) - 1
+        ((1u64 << container) - 1) as u32
     };
     let unused = container_mask & !used;
     // Sign-extended two's complement fills the bits above High Bit with
     // copies of the sign; that is not a defect.
-    let sign_fill = unused & !((1u64 << shift) - 1);
-    // Shifting the Bits Stored value to the top of an i64 and back
-    // sign-extends it from its top bit, `sign_bit`.
-    let extend = 64 - stored;
-    debug_assert_eq!(sign_bit << extend, 1 << 63);
-    let mut dirty = 0usize;
-    // One pass without branches, so that the loop vectorises: the unused
-    // bits are checked with `&` rather than `&&`.
+    let sign_fill = unused & !((1u32 << shift) - 1);
+    // Shifting the Bits Stored value to the top of an i32 and back
+    // sign-extends it from its top bit.
+    let extend = 32 - stored;
+    let mut dirty = 0u64;
+    // One pass without branches: the unused bits are checked with `&`
+    // rather than `&&`.
     let words = match raw.as_slice() {
         Some(words) => std::borrow::Cow::Borrowed(words),
         None => std::borrow::Cow::Owned(raw.iter().copied().collect()),
@@ -600,16 +601,15 @@ fn finish_stored(
     let values: Vec<i64> = words
         .iter()
         .map(|&word| {
-            let word = u64::from(word);
             let value = (word >> shift) & mask;
             let stored_value = if signed {
-                ((value << extend) as i64) >> extend
+                i64::from(((value << extend) as i32) >> extend)
             } else {
-                value as i64
+                i64::from(value)
             };
             let high = word & unused;
             let expected_high = if stored_value < 0 { sign_fill } else { 0 };
-            dirty += usize::from((high != 0) & (high != expected_high));
+            dirty += u64::from((high != 0) & (high != expected_high));
             stored_value
         })
         .collect();

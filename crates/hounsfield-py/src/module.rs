@@ -69,12 +69,28 @@ fn recipe_error(error: RustRecipeError) -> PyErr {
     RecipeError::new_err(error_chain(&error))
 }
 
-/// Parses a recipe given as YAML text; `None` gives the default recipe.
-fn parse_recipe(yaml: Option<&str>) -> PyResult<Recipe> {
-    match yaml {
-        Some(text) => Recipe::from_yaml(text).map_err(recipe_error),
-        None => Ok(Recipe::default_recipe()),
+/// Reads a recipe given as YAML text or as the path of a YAML file (whose
+/// statistics file is resolved relative to it), and checks that the
+/// statistics its channels need are loaded; `None` when neither is given.
+fn read_recipe(yaml: Option<&str>, path: Option<&Path>) -> PyResult<Option<Recipe>> {
+    let recipe = match (yaml, path) {
+        (Some(_), Some(_)) => {
+            return Err(PyValueError::new_err(
+                "give the recipe as YAML text or as a path, not both",
+            ))
+        }
+        (Some(text), None) => Recipe::from_yaml(text),
+        (None, Some(path)) => Recipe::load(path),
+        (None, None) => return Ok(None),
     }
+    .map_err(recipe_error)?;
+    recipe.require_stats().map_err(recipe_error)?;
+    Ok(Some(recipe))
+}
+
+/// Like [`read_recipe`], with the default recipe when none is given.
+fn recipe_or_default(yaml: Option<&str>, path: Option<&Path>) -> PyResult<Recipe> {
+    Ok(read_recipe(yaml, path)?.unwrap_or_else(Recipe::default_recipe))
 }
 
 fn to_json(value: &impl Serialize) -> PyResult<String> {
@@ -97,8 +113,9 @@ fn default_recipe() -> &'static str {
 /// Parses and checks a recipe and returns it as YAML with every default
 /// filled in.
 #[pyfunction]
-fn normalize_recipe(yaml: &str) -> PyResult<String> {
-    let recipe = Recipe::from_yaml(yaml).map_err(recipe_error)?;
+#[pyo3(signature = (recipe=None, recipe_path=None))]
+fn normalize_recipe(recipe: Option<&str>, recipe_path: Option<PathBuf>) -> PyResult<String> {
+    let recipe = recipe_or_default(recipe, recipe_path.as_deref())?;
     recipe.to_yaml().map_err(recipe_error)
 }
 
@@ -120,14 +137,15 @@ fn read_metadata(
 /// `(F, C, H, W)` float32 array, whether the image is colour, and the
 /// file's Number of Frames.
 #[pyfunction]
-#[pyo3(signature = (path, frame=None, recipe=None))]
+#[pyo3(signature = (path, frame=None, recipe=None, recipe_path=None))]
 fn decode<'py>(
     py: Python<'py>,
     path: PathBuf,
     frame: Option<u32>,
     recipe: Option<&str>,
+    recipe_path: Option<PathBuf>,
 ) -> PyResult<(Bound<'py, PyArray4<f32>>, bool, u32)> {
-    let recipe = recipe.map(|yaml| parse_recipe(Some(yaml))).transpose()?;
+    let recipe = read_recipe(recipe, recipe_path.as_deref())?;
     let decoded = py
         .detach(|| hounsfield_pipeline::decode_frames(&path, frame, recipe.as_ref()))
         .map_err(to_py_error)?;
@@ -149,13 +167,14 @@ type SampleBytes<'py> = (
 /// Converts one file into its shard samples with a recipe (YAML, or the
 /// default recipe when `None`).
 #[pyfunction]
-#[pyo3(signature = (path, recipe=None))]
+#[pyo3(signature = (path, recipe=None, recipe_path=None))]
 fn convert_file<'py>(
     py: Python<'py>,
     path: PathBuf,
     recipe: Option<&str>,
+    recipe_path: Option<PathBuf>,
 ) -> PyResult<Vec<SampleBytes<'py>>> {
-    let recipe = parse_recipe(recipe)?;
+    let recipe = recipe_or_default(recipe, recipe_path.as_deref())?;
     let samples = py
         .detach(|| hounsfield_pipeline::convert_single(&path, &recipe))
         .map_err(to_py_error)?;
@@ -175,12 +194,13 @@ fn convert_file<'py>(
 /// Converts files and folders into an output folder and returns the run
 /// summary as JSON.
 #[pyfunction]
-#[pyo3(signature = (inputs, output, recipe=None, jobs=None, resume=false))]
+#[pyo3(signature = (inputs, output, recipe=None, recipe_path=None, jobs=None, resume=false))]
 fn convert(
     py: Python<'_>,
     inputs: Vec<PathBuf>,
     output: PathBuf,
     recipe: Option<&str>,
+    recipe_path: Option<PathBuf>,
     jobs: Option<usize>,
     resume: bool,
 ) -> PyResult<String> {
@@ -188,7 +208,7 @@ fn convert(
     let options = hounsfield_pipeline::ConvertOptions {
         inputs,
         output,
-        recipe: parse_recipe(recipe)?,
+        recipe: recipe_or_default(recipe, recipe_path.as_deref())?,
         jobs,
         resume,
     };
@@ -302,13 +322,14 @@ fn unit_selection(
 
 /// Converts units of a plan into `output` and returns the summary as JSON.
 #[pyfunction]
-#[pyo3(signature = (plan, output, recipe=None, jobs=None, units=None, shard_index=None, num_shards=None))]
+#[pyo3(signature = (plan, output, recipe=None, recipe_path=None, jobs=None, units=None, shard_index=None, num_shards=None))]
 #[allow(clippy::too_many_arguments)] // Mirrors the keyword arguments of the Python API.
 fn convert_plan(
     py: Python<'_>,
     plan: PathBuf,
     output: PathBuf,
     recipe: Option<&str>,
+    recipe_path: Option<PathBuf>,
     jobs: Option<usize>,
     units: Option<Vec<usize>>,
     shard_index: Option<usize>,
@@ -316,7 +337,7 @@ fn convert_plan(
 ) -> PyResult<String> {
     check_jobs(jobs)?;
     let selection = unit_selection(units, shard_index, num_shards)?;
-    let recipe = parse_recipe(recipe)?;
+    let recipe = recipe_or_default(recipe, recipe_path.as_deref())?;
     let summary = py
         .detach(|| {
             let options = UnitRunOptions {

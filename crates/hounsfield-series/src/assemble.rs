@@ -238,6 +238,29 @@ impl Assembler<'_> {
         if slice.series_instance_uid.is_none() {
             return Err(ExclusionReason::NoSeriesInstanceUid);
         }
+        self.screen_image_type(slice)?;
+        let mut missing = Vec::new();
+        if slice.image_orientation.is_none() {
+            missing.push("ImageOrientationPatient");
+        }
+        if slice.image_position.is_none() {
+            missing.push("ImagePositionPatient");
+        }
+        if !missing.is_empty() {
+            return Err(ExclusionReason::NoPlaneGeometry { missing });
+        }
+        screen_pixel_grid(slice)?;
+        let cosines = slice.image_orientation.unwrap_or_default();
+        Orientation::from_cosines(&cosines).map_err(|problem| ExclusionReason::InvalidOrientation {
+            orientation: cosines,
+            problem,
+        })
+    }
+
+    /// Excludes localizers (value 3 or later is `LOCALIZER`, PS3.3
+    /// C.8.2.1.1.1) and DERIVED or SECONDARY images (values 1 and 2, PS3.3
+    /// C.7.6.1.1.2), unless the options keep them.
+    fn screen_image_type(&self, slice: &SliceHeader) -> Result<(), ExclusionReason> {
         let value = |index: usize| {
             slice
                 .image_type
@@ -261,39 +284,7 @@ impl Assembler<'_> {
                 image_type: slice.image_type.clone(),
             });
         }
-        let mut missing = Vec::new();
-        if slice.image_orientation.is_none() {
-            missing.push("ImageOrientationPatient");
-        }
-        if slice.image_position.is_none() {
-            missing.push("ImagePositionPatient");
-        }
-        if !missing.is_empty() {
-            return Err(ExclusionReason::NoPlaneGeometry { missing });
-        }
-        let mut missing = Vec::new();
-        if slice.rows.is_none() {
-            missing.push("Rows");
-        }
-        if slice.columns.is_none() {
-            missing.push("Columns");
-        }
-        if slice.pixel_spacing.is_none() {
-            missing.push("PixelSpacing");
-        }
-        if let Some([row, column]) = slice.pixel_spacing {
-            if !(row > 0.0 && column > 0.0) {
-                missing.push("PixelSpacing (a positive value)");
-            }
-        }
-        if !missing.is_empty() {
-            return Err(ExclusionReason::NoPixelGrid { missing });
-        }
-        let cosines = slice.image_orientation.unwrap_or_default();
-        Orientation::from_cosines(&cosines).map_err(|problem| ExclusionReason::InvalidOrientation {
-            orientation: cosines,
-            problem,
-        })
+        Ok(())
     }
 
     fn along_normal(&self, orientation: &Orientation, slice: usize) -> f64 {
@@ -543,7 +534,7 @@ impl Assembler<'_> {
         let steps = geometry.steps_mm.clone();
         tracing::warn!(
             series = %group.series,
-            "uneven slice spacing, steps along the normal [{}] mm; policy `{:?}`",
+            "uneven slice spacing, steps along the normal [{}] mm; `uneven_spacing: {}`",
             format_numbers(&steps),
             self.options.uneven_spacing
         );
@@ -563,36 +554,41 @@ impl Assembler<'_> {
                 };
                 self.plan_volume(group, geometry, vec![decision], Some(spacing));
             }
-            UnevenSpacingPolicy::Split => {
-                let runs = even_runs(&geometry.along_normal_mm, tolerance);
-                let parts = runs.len();
-                for (part, run) in runs.into_iter().enumerate() {
-                    let members = group.members[run].to_vec();
-                    let mut split = group.split.clone();
-                    split.push(SplitStep {
-                        key: SplitKey::UnevenSpacing,
-                        value: format!("part {} of {parts}", part + 1),
-                        parts,
-                        message: format!(
-                            "uneven slice spacing, steps [{}] mm: evenly spaced part {} of {parts}",
-                            format_numbers(&steps),
-                            part + 1
-                        ),
-                    });
-                    let decision = Decision::UnevenSpacingSplit {
-                        steps_mm: steps.clone(),
-                        part: part + 1,
-                        parts,
-                    };
-                    let part_geometry = self.stack_geometry(&members, orientation);
-                    let part_group = Group {
-                        series: group.series.clone(),
-                        members,
-                        split,
-                    };
-                    self.plan_volume(part_group, part_geometry, vec![decision], None);
-                }
-            }
+            UnevenSpacingPolicy::Split => self.split_uneven(group, &geometry),
+        }
+    }
+
+    /// Splits an unevenly spaced stack into maximal evenly spaced parts and
+    /// plans a volume for each.
+    fn split_uneven(&mut self, group: Group, geometry: &StackGeometry) {
+        let steps = &geometry.steps_mm;
+        let runs = even_runs(&geometry.along_normal_mm, self.options.spacing_tolerance_mm);
+        let parts = runs.len();
+        for (part, run) in runs.into_iter().enumerate() {
+            let members = group.members[run].to_vec();
+            let mut split = group.split.clone();
+            split.push(SplitStep {
+                key: SplitKey::UnevenSpacing,
+                value: format!("part {} of {parts}", part + 1),
+                parts,
+                message: format!(
+                    "uneven slice spacing, steps [{}] mm: evenly spaced part {} of {parts}",
+                    format_numbers(steps),
+                    part + 1
+                ),
+            });
+            let decision = Decision::UnevenSpacingSplit {
+                steps_mm: steps.clone(),
+                part: part + 1,
+                parts,
+            };
+            let part_geometry = self.stack_geometry(&members, geometry.orientation);
+            let part_group = Group {
+                series: group.series.clone(),
+                members,
+                split,
+            };
+            self.plan_volume(part_group, part_geometry, vec![decision], None);
         }
     }
 
@@ -605,43 +601,17 @@ impl Assembler<'_> {
         mut decisions: Vec<Decision>,
         even_spacing_mm: Option<f64>,
     ) {
-        let mut correct_tilt = false;
-        if geometry.tilted {
-            let degrees = geometry.tilt_degrees;
-            match self.options.gantry_tilt {
-                TiltPolicy::Reject => {
-                    tracing::warn!(series = %group.series, "stack tilted by {degrees:.2} degrees; excluded");
-                    let reason = ExclusionReason::GantryTilt { degrees };
-                    for &member in &group.members {
-                        self.exclude(member, reason.clone());
-                    }
-                    return;
-                }
-                TiltPolicy::Shear => decisions.push(Decision::GantryTiltSheared { degrees }),
-                TiltPolicy::Resample => {
-                    correct_tilt = true;
-                    decisions.push(Decision::GantryTiltResampled { degrees });
-                }
-            }
-            tracing::warn!(
-                series = %group.series,
-                "stack tilted by {degrees:.2} degrees; policy `{:?}`",
-                self.options.gantry_tilt
-            );
-        }
+        let Some(correct_tilt) = self.tilt_decision(&group, &geometry, &mut decisions) else {
+            return;
+        };
         let first = &self.slices[group.members[0]];
         let mut single_slice_spacing_mm = DEFAULT_SINGLE_SLICE_SPACING_MM;
         if geometry.len() == 1 {
-            let (spacing, source) = match (first.spacing_between_slices, first.slice_thickness) {
-                (Some(spacing), _) if spacing > 0.0 => (spacing, "SpacingBetweenSlices"),
-                (_, Some(thickness)) if thickness > 0.0 => (thickness, "SliceThickness"),
-                _ => (DEFAULT_SINGLE_SLICE_SPACING_MM, "default"),
-            };
-            single_slice_spacing_mm = spacing;
-            decisions.push(Decision::SingleSlice {
-                spacing_mm: spacing,
-                source,
-            });
+            let decision = single_slice_decision(first);
+            if let Decision::SingleSlice { spacing_mm, .. } = decision {
+                single_slice_spacing_mm = spacing_mm;
+            }
+            decisions.push(decision);
         }
         let request = GridRequest {
             correct_tilt,
@@ -678,6 +648,42 @@ impl Assembler<'_> {
             decisions,
             findings,
         });
+    }
+
+    /// Applies the tilt policy to a tilted stack. Returns whether to correct
+    /// the tilt by resampling, or `None` when the stack was excluded.
+    fn tilt_decision(
+        &mut self,
+        group: &Group,
+        geometry: &StackGeometry,
+        decisions: &mut Vec<Decision>,
+    ) -> Option<bool> {
+        if !geometry.tilted {
+            return Some(false);
+        }
+        let degrees = geometry.tilt_degrees;
+        tracing::warn!(
+            series = %group.series,
+            "stack tilted by {degrees:.2} degrees; `gantry_tilt: {}`",
+            self.options.gantry_tilt
+        );
+        match self.options.gantry_tilt {
+            TiltPolicy::Reject => {
+                let reason = ExclusionReason::GantryTilt { degrees };
+                for &member in &group.members {
+                    self.exclude(member, reason.clone());
+                }
+                None
+            }
+            TiltPolicy::Shear => {
+                decisions.push(Decision::GantryTiltSheared { degrees });
+                Some(false)
+            }
+            TiltPolicy::Resample => {
+                decisions.push(Decision::GantryTiltResampled { degrees });
+                Some(true)
+            }
+        }
     }
 
     /// Findings about a planned volume that change nothing in it.
@@ -752,6 +758,40 @@ impl Assembler<'_> {
         for ((series, code), (count, message)) in counts {
             tracing::info!(series = %series, code, "{count} slice(s) excluded: {message}");
         }
+    }
+}
+
+/// The slice spacing of a single-slice volume: Spacing Between Slices, else
+/// Slice Thickness, else 1 mm. No position step exists to measure it.
+fn single_slice_decision(slice: &SliceHeader) -> Decision {
+    let (spacing_mm, source) = match (slice.spacing_between_slices, slice.slice_thickness) {
+        (Some(spacing), _) if spacing > 0.0 => (spacing, "SpacingBetweenSlices"),
+        (_, Some(thickness)) if thickness > 0.0 => (thickness, "SliceThickness"),
+        _ => (DEFAULT_SINGLE_SLICE_SPACING_MM, "default"),
+    };
+    Decision::SingleSlice { spacing_mm, source }
+}
+
+/// Excludes a slice without Rows, Columns or a positive Pixel Spacing.
+fn screen_pixel_grid(slice: &SliceHeader) -> Result<(), ExclusionReason> {
+    let mut missing = Vec::new();
+    if slice.rows.is_none() {
+        missing.push("Rows");
+    }
+    if slice.columns.is_none() {
+        missing.push("Columns");
+    }
+    match slice.pixel_spacing {
+        None => missing.push("PixelSpacing"),
+        Some([row, column]) if !(row > 0.0 && column > 0.0) => {
+            missing.push("PixelSpacing (a positive value)")
+        }
+        Some(_) => {}
+    }
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(ExclusionReason::NoPixelGrid { missing })
     }
 }
 

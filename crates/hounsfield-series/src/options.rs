@@ -1,5 +1,7 @@
 //! The choices that assembly leaves to the caller.
 
+use std::fmt;
+
 use serde::{Deserialize, Serialize};
 
 /// What to do with a stack whose slices are not evenly spaced along the
@@ -31,6 +33,28 @@ pub enum TiltPolicy {
     /// Shift each slice in its plane onto a grid at right angles to the
     /// slices.
     Resample,
+}
+
+impl fmt::Display for UnevenSpacingPolicy {
+    /// Writes the value as a recipe spells it.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            UnevenSpacingPolicy::Reject => "reject",
+            UnevenSpacingPolicy::Split => "split",
+            UnevenSpacingPolicy::Resample => "resample",
+        })
+    }
+}
+
+impl fmt::Display for TiltPolicy {
+    /// Writes the value as a recipe spells it.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            TiltPolicy::Reject => "reject",
+            TiltPolicy::Shear => "shear",
+            TiltPolicy::Resample => "resample",
+        })
+    }
 }
 
 /// A grid every volume is resampled to.

@@ -102,7 +102,7 @@ fn tile_mapping(histogram: &mut [f64], clip_limit: f64) -> Vec<f64> {
     }
 
     // Clip at the limit and spread the excess evenly over all bins, as in
-    // Zuiderveld's reference code; repeat because the spread can lift bins
+    // Zuiderveld's reference code. Repeat, because the spread can lift bins
     // over the limit again.
     let limit = clip_limit * count / bins as f64;
     for _ in 0..REDISTRIBUTION_ROUNDS {

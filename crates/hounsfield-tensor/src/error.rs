@@ -19,12 +19,12 @@ pub enum RenderError {
     },
 
     /// The recipe selects a file window that the frame does not have.
-    #[error("channel {channel}: no file window {wanted} (0028,1050); the file has {available}")]
+    #[error("channel {channel}: no file window {requested} (0028,1050); the file has {available}")]
     NoFileWindow {
         /// The channel index.
         channel: usize,
-        /// The requested window, e.g. `index 2` or "explanation `BONE`".
-        wanted: String,
+        /// The requested window, e.g. `index 2` or "with explanation `BONE`".
+        requested: String,
         /// The windows the file has, e.g. "2 windows: `BRAIN`, `BONE`".
         available: String,
     },
@@ -45,7 +45,7 @@ pub enum RenderError {
     /// A contact sheet or plot could not be drawn.
     #[error("cannot draw {what}: {reason}")]
     Draw {
-        /// What was drawn.
+        /// The kind of image, e.g. `contact sheet`.
         what: &'static str,
         /// What failed.
         reason: String,

@@ -165,7 +165,8 @@ mod tests {
         let mut values = vec![-1000.0f32; 500];
         values.extend(std::iter::repeat_n(40.0f32, 300));
         let threshold = otsu_threshold(&values).unwrap();
-        assert!(threshold > -1000.0 && threshold < 40.0, "{threshold}");
+        assert!(threshold > -1000.0, "{threshold}");
+        assert!(threshold < 40.0, "{threshold}");
         assert_eq!(otsu_threshold(&[5.0, 5.0]), None);
         assert_eq!(otsu_threshold(&[]), None);
     }

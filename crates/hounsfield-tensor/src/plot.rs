@@ -31,9 +31,9 @@ const WINDOW_COLOURS: [RGBColor; 4] = [
 ];
 
 /// Draws the distribution of `values` (pooled non-padding modality values)
-/// as the fraction of values per bar on a log scale, over the range from
-/// their 0.1 % to their 99.9 % quantile widened to include every
-/// breakpoint, with `windows` shaded and `breakpoints` as ticks along the
+/// as the fraction of values per bar on a log scale. The x range runs from
+/// their 0.1 % to their 99.9 % quantile, widened to include every
+/// breakpoint. `windows` are shaded and `breakpoints` are ticks along the
 /// bottom. Returns RGB pixels, channel-first `(3, height, width)`.
 ///
 /// # Errors

@@ -85,7 +85,7 @@ pub enum StatsSource {
     /// A path not read yet; [`Recipe::load`] reads it.
     File(PathBuf),
     /// The statistics, read from a file or written inline. A loaded recipe
-    /// writes them inline, so `OUT/recipe.yaml` holds every number used.
+    /// writes them inline, so `OUT/recipe.yaml` contains every number used.
     Loaded(Box<DatasetStats>),
 }
 

@@ -198,7 +198,7 @@ fn choose_window(
     channel: usize,
     mode: Mode,
 ) -> Result<AppliedWindow, RenderError> {
-    let from_file = |index: Option<usize>, wanted: String| match index
+    let from_file = |index: Option<usize>, requested: String| match index
         .and_then(|index| frame.windows.get(index))
     {
         Some(file_window) => Ok(applied(
@@ -210,7 +210,7 @@ fn choose_window(
         None if mode == Mode::Lenient => Ok(min_max_window(frame)),
         None => Err(RenderError::NoFileWindow {
             channel,
-            wanted,
+            requested,
             available: describe_file_windows(frame),
         }),
     };
@@ -228,14 +228,14 @@ fn choose_window(
         },
         WindowSpec::FileIndex(index) => from_file(Some(*index), format!("index {index}")),
         WindowSpec::FileExplanation(text) => {
-            let wanted = text.trim();
+            let expected = text.trim();
             let index = frame.windows.iter().position(|window| {
                 window
                     .explanation
                     .as_deref()
-                    .is_some_and(|explanation| explanation.trim().eq_ignore_ascii_case(wanted))
+                    .is_some_and(|explanation| explanation.trim().eq_ignore_ascii_case(expected))
             });
-            from_file(index, format!("with explanation `{wanted}`"))
+            from_file(index, format!("with explanation `{expected}`"))
         }
     }
 }
@@ -250,36 +250,40 @@ fn window_plane(frame: &GrayFrame, window: &AppliedWindow) -> (Array2<f32>, Opti
         width: window.width,
         function: window.function,
     };
-    // A min-max window of a constant image has width 0: show it black.
-    let prepared = spec.prepare().ok();
+    let mut plane = frame.values.clone();
+    match spec.prepare() {
+        Ok(prepared) => match plane.as_slice_mut() {
+            Some(values) => prepared.apply_in_place(values),
+            None => plane.mapv_inplace(|x| prepared.apply(f64::from(x)) as f32),
+        },
+        // A min-max window of a constant image has width 0: show it black.
+        Err(_) => plane.fill(0.0),
+    }
+
+    // The in-window count, the inversion and the padding fill in one pass.
     let sigmoid = window.function == VoiFunction::Sigmoid;
     let half_width = window.width / 2.0;
     let (mut inside, mut valid) = (0u64, 0u64);
-    // All steps in one pass over the pixels, in the order given above.
-    let mut pixel = |display: &mut f32, value: f32, padded: bool| {
-        let y = match &prepared {
-            Some(prepared) => prepared.apply(f64::from(value)) as f32,
-            None => 0.0,
-        };
+    let mut finish = |display: &mut f32, value: f32, padded: bool| {
+        let y = *display;
         let strictly_inside = if sigmoid {
             (f64::from(value) - window.center).abs() < half_width
         } else {
             y > 0.0 && y < 1.0
         };
         valid += u64::from(!padded);
-        inside += u64::from(!padded && strictly_inside);
+        inside += u64::from(!padded & strictly_inside);
         let shown = if window.inverted { 1.0 - y } else { y };
         *display = if padded { 0.0 } else { shown };
     };
-    let mut plane = Array2::<f32>::zeros(frame.values.raw_dim());
     match &frame.padding {
         Some(mask) => Zip::from(&mut plane)
             .and(&frame.values)
             .and(mask)
-            .for_each(|display, &value, &padded| pixel(display, value, padded)),
+            .for_each(|display, &value, &padded| finish(display, value, padded)),
         None => Zip::from(&mut plane)
             .and(&frame.values)
-            .for_each(|display, &value| pixel(display, value, false)),
+            .for_each(|display, &value| finish(display, value, false)),
     }
     let percent = (valid > 0).then(|| 100.0 * inside as f64 / valid as f64);
     (plane, percent)
@@ -508,9 +512,9 @@ pub fn render_without_spatial(
 }
 
 /// Renders the recipe's channels for one frame, as [`render`] does, but
-/// never fails: a file window the frame lacks falls back to the min-max
-/// window (recorded as `min_max`), channels that need statistics that are
-/// not loaded are NaN, and a failed spatial step is skipped with a warning.
+/// never fails. A file window the frame lacks falls back to the min-max
+/// window (recorded as `min_max`). Channels whose statistics are not loaded
+/// are NaN, and a failed spatial step is skipped with a warning.
 pub fn render_channels(frame: &FrameImage, recipe: &Recipe) -> Rendered {
     match render_with(frame, recipe, Mode::Lenient, true) {
         Ok(rendered) => rendered,

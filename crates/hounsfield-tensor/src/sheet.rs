@@ -62,10 +62,10 @@ const LABEL_HEIGHT: usize = 30;
 const BACKGROUND: [u8; 3] = [20, 20, 20];
 const MISSING: [u8; 3] = [255, 0, 255];
 
-/// Builds a sheet row from a rendered frame: one cell per channel, mapped
-/// to [0, 1] for display by the channel's fixed range when it has one
-/// (windows, histogram, padding mask, clipped scales) and otherwise by the
-/// minimum and maximum of its values, which the label then states.
+/// Builds a sheet row from a rendered frame, one cell per channel. A
+/// channel with a fixed range (windows, histogram, padding mask, clipped
+/// scales) is mapped to [0, 1] by that range. Others are mapped by the
+/// minimum and maximum of their values, which the label then states.
 pub fn sheet_row(title: String, rendered: &Rendered, recipe: &Recipe) -> SheetRow {
     if rendered
         .channels

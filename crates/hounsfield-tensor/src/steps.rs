@@ -265,7 +265,7 @@ fn affine(plane: &mut Array2<f32>, mean: f64, std: f64) {
     plane.mapv_inplace(|value| ((f64::from(value) - mean) / std) as f32);
 }
 
-/// Applies one step to a channel plane. `dataset` holds the channel's
+/// Applies one step to a channel plane. `dataset` is the channel's
 /// dataset mean and standard deviation, needed by `standardize` only.
 pub(crate) fn apply_step(
     step: &Step,

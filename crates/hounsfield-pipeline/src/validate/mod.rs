@@ -83,10 +83,20 @@ impl ValidateSummary {
 enum Outcome {
     /// A folder entry that is not DICOM.
     Skipped,
-    Checked {
-        report: FileReport,
-        series: Option<(String, SeriesEntry)>,
-    },
+    /// A DICOM file, or a named file, with its findings.
+    Checked(Box<Checked>),
+}
+
+/// The findings of one file and what the series rules need from it.
+struct Checked {
+    report: FileReport,
+    series: Option<(String, SeriesEntry)>,
+}
+
+impl Outcome {
+    fn checked(report: FileReport, series: Option<(String, SeriesEntry)>) -> Self {
+        Outcome::Checked(Box::new(Checked { report, series }))
+    }
 }
 
 /// Validates every file under the inputs and calls `on_file` with the
@@ -116,8 +126,8 @@ pub fn validate(
                 .is_some_and(|root| root.is_file());
             validate_file(&input.path, named_directly, options.decode_pixels, &limits)
         }
-        Err((path, message)) => Outcome::Checked {
-            report: FileReport {
+        Err((path, message)) => Outcome::checked(
+            FileReport {
                 path: path.display().to_string(),
                 findings: vec![Finding::new(
                     Severity::Error,
@@ -125,13 +135,14 @@ pub fn validate(
                     format!("cannot read: {message}"),
                 )],
             },
-            series: None,
-        },
+            None,
+        ),
     };
     map_in_order(&pool, walk(&options.inputs), batch, work, |outcome| {
         match outcome {
             Outcome::Skipped => summary.skipped += 1,
-            Outcome::Checked { report, series } => {
+            Outcome::Checked(checked) => {
+                let Checked { report, series } = *checked;
                 summary.files += 1;
                 summary.count(report.findings.iter().map(|finding| finding.severity));
                 if report
@@ -162,8 +173,8 @@ pub fn validate(
 
 fn unreadable(path: &Path, error: &DicomError) -> Outcome {
     tracing::debug!(path = %path.display(), "unreadable: {error}");
-    Outcome::Checked {
-        report: FileReport {
+    Outcome::checked(
+        FileReport {
             path: path.display().to_string(),
             findings: vec![Finding::new(
                 Severity::Error,
@@ -171,8 +182,8 @@ fn unreadable(path: &Path, error: &DicomError) -> Outcome {
                 error_chain(error),
             )],
         },
-        series: None,
-    }
+        None,
+    )
 }
 
 /// Validates one file. Files in folders that are not DICOM are skipped;
@@ -187,8 +198,8 @@ fn validate_file(
         Ok(Some(_)) => {}
         Ok(None) if !named_directly => return Outcome::Skipped,
         Ok(None) => {
-            return Outcome::Checked {
-                report: FileReport {
+            return Outcome::checked(
+                FileReport {
                     path: path.display().to_string(),
                     findings: vec![Finding::new(
                         Severity::Error,
@@ -196,8 +207,8 @@ fn validate_file(
                         "not a DICOM file: no `DICM` marker at byte 128 and no data set header at byte 0",
                     )],
                 },
-                series: None,
-            }
+                None,
+            )
         }
         Err(error) => return unreadable(path, &error),
     }
@@ -240,11 +251,11 @@ fn validate_file(
     let path_text = path.display().to_string();
     let series = attr::text(file.dataset(), tags::SERIES_INSTANCE_UID)
         .map(|uid| (uid, SeriesEntry::read(path_text.clone(), file.dataset())));
-    Outcome::Checked {
-        report: FileReport {
+    Outcome::checked(
+        FileReport {
             path: path_text,
             findings,
         },
         series,
-    }
+    )
 }

@@ -74,7 +74,9 @@ pub(crate) fn build_volume(
                 .cloned()
                 .or_else(|| panic.downcast_ref::<&str>().map(|text| text.to_string()))
                 .unwrap_or_else(|| "unknown panic".into());
-            Err(format!("internal error while building the volume: {message}"))
+            Err(format!(
+                "internal error while building the volume: {message}"
+            ))
         }
     }
 }
@@ -190,7 +192,8 @@ fn build(
         findings: &findings,
         nifti: nifti.as_ref().map(|_| format!("nifti/{key}.nii.gz")),
     };
-    let json = serde_json::to_vec(&metadata).map_err(|error| format!("volume metadata: {error}"))?;
+    let json =
+        serde_json::to_vec(&metadata).map_err(|error| format!("volume metadata: {error}"))?;
     Ok(BuiltVolume {
         npy,
         json,

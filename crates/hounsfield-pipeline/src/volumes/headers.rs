@@ -66,9 +66,12 @@ pub(crate) fn read_file_headers(file: &InputFile, recipe: &Recipe) -> FileHeader
 /// for grayscale, RGB for colour) as little-endian float32.
 pub(crate) fn pixel_hash(image: &FrameImage) -> PixelHash {
     let mut hasher = Sha256::new();
-    let (kind, shape, values): (&[u8], Vec<usize>, Box<dyn Iterator<Item = &f32>>) = match image
-    {
-        FrameImage::Gray(gray) => (b"gray", gray.values.shape().to_vec(), Box::new(gray.values.iter())),
+    let (kind, shape, values): (&[u8], Vec<usize>, Box<dyn Iterator<Item = &f32>>) = match image {
+        FrameImage::Gray(gray) => (
+            b"gray",
+            gray.values.shape().to_vec(),
+            Box::new(gray.values.iter()),
+        ),
         FrameImage::Color(rgb) => (b"rgb", rgb.shape().to_vec(), Box::new(rgb.iter())),
     };
     hasher.update(kind);
@@ -101,7 +104,7 @@ pub(crate) fn open_pixels(
 /// file. A frame that cannot be decoded keeps no hash; the volume that holds
 /// it reports the decoding error later.
 pub(crate) fn hash_file_frames(
-    path: &PathBuf,
+    path: &std::path::Path,
     frames: &[(usize, u32)],
     recipe: &Recipe,
 ) -> Vec<(usize, PixelHash)> {

@@ -42,10 +42,7 @@ pub(crate) fn volume_key(plan: &VolumePlan, first: &SliceHeader, series_uid: &st
         .chars()
         .take(KEY_HASH_DIGITS)
         .collect();
-    format!(
-        "{modality}-s{series}-{hash}-v{:03}",
-        plan.index_in_series
-    )
+    format!("{modality}-s{series}-{hash}-v{:03}", plan.index_in_series)
 }
 
 /// Voxel spacing in mm.

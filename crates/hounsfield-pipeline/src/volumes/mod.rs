@@ -162,71 +162,30 @@ pub fn convert_volumes(
     options: &ConvertOptions,
     mut progress: impl FnMut(&VolumeRecord),
 ) -> Result<VolumeSummary, PipelineError> {
-    if options.resume {
-        return Err(PipelineError::Config(
-            "--resume is not supported with --volumes; rerun without it".into(),
-        ));
-    }
+    let (recipe, render_recipe, spec) = volume_recipes(options)?;
     check_inputs(&options.inputs)?;
-    let spec = options.recipe.volumes.clone().unwrap_or_default();
-    let shards_spec = options.recipe.export.shards.clone();
-    if shards_spec.is_none() && !spec.nifti {
-        return Err(PipelineError::Config(
-            "volume runs write shards, NIfTI files or both, and the recipe turns off both".into(),
-        ));
-    }
-    let mut recipe = options.recipe.clone();
-    recipe.volumes = Some(spec.clone());
-    if !recipe.spatial.is_empty() {
-        tracing::warn!(
-            "the recipe's spatial steps apply to 2-D frames and are ignored for volumes; \
-             use `volumes.resample` instead"
-        );
-    }
-    let mut render_recipe = recipe.clone();
-    render_recipe.spatial = Vec::new();
     let deidentifier = Conversion::new(recipe.clone(), options.inputs.len())?.deidentifier;
-
-    create_dir(&options.output)?;
     let pool = thread_pool(options.jobs)?;
     let jobs = pool.current_num_threads().max(1);
-    let shard_dir = options.output.join("shards");
-    let nifti_dir = options.output.join("nifti");
-    let removed = remove_temporary_files(&options.output)?;
-    if removed > 0 {
-        tracing::info!("removed {removed} temporary file(s) left by an interrupted run");
-    }
-    remove_shards_from(&shard_dir, 0)?;
-    remove_nifti_files(&nifti_dir)?;
-    let recipe_yaml = recipe
-        .to_yaml()
-        .map_err(|error| PipelineError::Config(error.to_string()))?;
-    write_atomic(options.output.join("recipe.yaml"), recipe_yaml.as_bytes())?;
+    prepare_output(&options.output, &recipe)?;
 
-    let (mut files, mut slices, slice_file) = read_headers(options, &recipe, &pool, jobs)?;
+    let Headers {
+        mut files,
+        mut slices,
+        slice_file,
+    } = read_headers(options, &recipe, &pool, jobs)?;
     let assembly = assemble_with_hashes(&mut slices, &spec, &recipe, &pool);
-    for excluded in &assembly.excluded {
-        let severity = match excluded.reason {
-            ExclusionReason::Localizer { .. } | ExclusionReason::Derived { .. } => Severity::Info,
-            _ => Severity::Warning,
-        };
-        let finding = Finding::new(severity, excluded.reason.code(), excluded.message.clone());
-        let state = &mut files[slice_file[excluded.slice]];
-        if !state.findings.contains(&finding) {
-            state.findings.push(finding);
-        }
-    }
+    record_exclusions(&assembly, &mut files, &slice_file);
 
-    let mut shards = match &shards_spec {
-        Some(spec) => {
+    let mut shards = match &recipe.export.shards {
+        Some(shard_spec) => {
+            let shard_dir = options.output.join("shards");
             create_dir(&shard_dir)?;
-            Some(ShardWriter::new(
-                &shard_dir,
-                ShardOptions {
-                    max_samples_per_shard: spec.max_samples_per_shard,
-                    ..ShardOptions::default()
-                },
-            )?)
+            let shard_options = ShardOptions {
+                max_samples_per_shard: shard_spec.max_samples_per_shard,
+                ..ShardOptions::default()
+            };
+            Some(ShardWriter::new(&shard_dir, shard_options)?)
         }
         None => None,
     };
@@ -236,6 +195,7 @@ pub fn convert_volumes(
         deidentifier: &deidentifier,
         shards: shards.is_some(),
     };
+    let nifti_dir = options.output.join("nifti");
     let keys = volume_keys(&assembly, &slices, &deidentifier);
     let mut summary = VolumeSummary {
         files: files.len(),
@@ -245,38 +205,21 @@ pub fn convert_volumes(
         ..VolumeSummary::default()
     };
     let mut volume_lines = Vec::new();
-    let volumes = assembly.volumes.iter().zip(&keys);
     map_in_order(
         &pool,
-        volumes,
+        assembly.volumes.iter().zip(&keys),
         jobs,
         |(plan, key)| (plan, key, build_volume(plan, &slices, key, &context)),
         |(plan, key, built)| -> Result<(), PipelineError> {
-            let record = write_volume(
-                plan,
-                key,
-                built,
-                &slices,
-                &mut shards,
-                &nifti_dir,
-                &deidentifier,
-                &mut summary,
-            )?;
+            let output = VolumeOutput {
+                shards: &mut shards,
+                nifti_dir: &nifti_dir,
+                deidentifier: &deidentifier,
+                summary: &mut summary,
+            };
+            let record = write_volume(plan, key, built, &slices, output)?;
             for &index in &plan.slices {
-                let state = &mut files[slice_file[index]];
-                match (&record.status, &record.error) {
-                    (Status::Ok, _) => {
-                        if !state.samples.contains(key) {
-                            state.samples.push(key.clone());
-                        }
-                        state.shards.extend(record.shard.clone());
-                    }
-                    (_, error) => {
-                        state.failed.get_or_insert_with(|| {
-                            format!("volume {key}: {}", error.clone().unwrap_or_default())
-                        });
-                    }
-                }
+                files[slice_file[index]].add_volume(&record);
             }
             volume_lines.push(json_line(&record, "volume record")?);
             progress(&record);
@@ -297,14 +240,110 @@ pub fn convert_volumes(
     Ok(summary)
 }
 
-/// Reads the slice headers of every file under the inputs, in parallel, and
-/// returns the files in walk order, all slices, and each slice's file.
+/// The recipe to write (its `volumes` section filled in), the recipe to
+/// render with (no 2-D spatial steps) and the `volumes` section.
+type VolumeRecipes = (
+    hounsfield_tensor::Recipe,
+    hounsfield_tensor::Recipe,
+    VolumeSpec,
+);
+
+/// Checks the options and returns the recipes of a volume run.
+fn volume_recipes(options: &ConvertOptions) -> Result<VolumeRecipes, PipelineError> {
+    if options.resume {
+        return Err(PipelineError::Config(
+            "--resume is not supported with --volumes; rerun without it".into(),
+        ));
+    }
+    let spec = options.recipe.volumes.clone().unwrap_or_default();
+    if options.recipe.export.shards.is_none() && !spec.nifti {
+        return Err(PipelineError::Config(
+            "volume runs write shards, NIfTI files or both, and the recipe turns off both".into(),
+        ));
+    }
+    let mut recipe = options.recipe.clone();
+    recipe.volumes = Some(spec.clone());
+    if !recipe.spatial.is_empty() {
+        tracing::warn!(
+            "the recipe's spatial steps apply to 2-D frames and are ignored for volumes; \
+             use `volumes.resample` instead"
+        );
+    }
+    if recipe.export.png.is_some() {
+        tracing::debug!("PNG previews are not written for volumes");
+    }
+    let mut render_recipe = recipe.clone();
+    render_recipe.spatial = Vec::new();
+    Ok((recipe, render_recipe, spec))
+}
+
+/// Creates the output folder, removes what an earlier run left in it
+/// (temporary files, shards, NIfTI files) and writes `recipe.yaml`.
+fn prepare_output(output: &Path, recipe: &hounsfield_tensor::Recipe) -> Result<(), PipelineError> {
+    create_dir(output)?;
+    let removed = remove_temporary_files(output)?;
+    if removed > 0 {
+        tracing::info!("removed {removed} temporary file(s) left by an interrupted run");
+    }
+    remove_shards_from(&output.join("shards"), 0)?;
+    remove_nifti_files(&output.join("nifti"))?;
+    let recipe_yaml = recipe
+        .to_yaml()
+        .map_err(|error| PipelineError::Config(error.to_string()))?;
+    write_atomic(output.join("recipe.yaml"), recipe_yaml.as_bytes())?;
+    Ok(())
+}
+
+/// Adds each excluded slice's reason to its file's findings, once per
+/// reason.
+fn record_exclusions(assembly: &Assembly, files: &mut [FileState], slice_file: &[usize]) {
+    for excluded in &assembly.excluded {
+        let severity = match excluded.reason {
+            ExclusionReason::Localizer { .. } | ExclusionReason::Derived { .. } => Severity::Info,
+            _ => Severity::Warning,
+        };
+        let finding = Finding::new(severity, excluded.reason.code(), excluded.message.clone());
+        let state = &mut files[slice_file[excluded.slice]];
+        if !state.findings.contains(&finding) {
+            state.findings.push(finding);
+        }
+    }
+}
+
+impl FileState {
+    /// Records that a volume holding one of this file's slices was written
+    /// or failed.
+    fn add_volume(&mut self, record: &VolumeRecord) {
+        if record.status == Status::Ok {
+            if !self.samples.contains(&record.key) {
+                self.samples.push(record.key.clone());
+            }
+            self.shards.extend(record.shard.clone());
+        } else {
+            let error = record.error.clone().unwrap_or_default();
+            self.failed
+                .get_or_insert_with(|| format!("volume {}: {error}", record.key));
+        }
+    }
+}
+
+/// The header stage's result.
+struct Headers {
+    /// Every input file, in walk order.
+    files: Vec<FileState>,
+    /// Every slice of every file.
+    slices: Vec<SliceHeader>,
+    /// The index in `files` of each slice's file.
+    slice_file: Vec<usize>,
+}
+
+/// Reads the slice headers of every file under the inputs, in parallel.
 fn read_headers(
     options: &ConvertOptions,
     recipe: &hounsfield_tensor::Recipe,
     pool: &rayon::ThreadPool,
     jobs: usize,
-) -> Result<(Vec<FileState>, Vec<SliceHeader>, Vec<usize>), PipelineError> {
+) -> Result<Headers, PipelineError> {
     let mut files = Vec::new();
     let mut slices = Vec::new();
     let mut slice_file = Vec::new();
@@ -313,7 +352,10 @@ fn read_headers(
         walk(&options.inputs),
         jobs * FILES_PER_JOB_IN_BATCH,
         |entry: Result<InputFile, (PathBuf, String)>| match entry {
-            Ok(file) => (file.path.display().to_string(), read_file_headers(&file, recipe)),
+            Ok(file) => (
+                file.path.display().to_string(),
+                read_file_headers(&file, recipe),
+            ),
             Err((path, message)) => (
                 path.display().to_string(),
                 FileHeaders::Failed(format!("{}: cannot read: {message}", path.display())),
@@ -342,7 +384,11 @@ fn read_headers(
             Ok(())
         },
     )?;
-    Ok((files, slices, slice_file))
+    Ok(Headers {
+        files,
+        slices,
+        slice_file,
+    })
 }
 
 /// Assembles the slices; when positions repeat, hashes the pixels of the
@@ -404,19 +450,29 @@ fn volume_keys(
         .collect()
 }
 
+/// Where [`write_volume`] writes, and what it counts.
+struct VolumeOutput<'a> {
+    shards: &'a mut Option<ShardWriter>,
+    nifti_dir: &'a Path,
+    deidentifier: &'a hounsfield_dicom::Deidentifier,
+    summary: &'a mut VolumeSummary,
+}
+
 /// Writes a built volume (shard sample and NIfTI file) and returns its
 /// record; a volume that failed to build gives a record with the error.
-#[allow(clippy::too_many_arguments)]
 fn write_volume(
     plan: &VolumePlan,
     key: &str,
     built: Result<BuiltVolume, String>,
     slices: &[SliceHeader],
-    shards: &mut Option<ShardWriter>,
-    nifti_dir: &Path,
-    deidentifier: &hounsfield_dicom::Deidentifier,
-    summary: &mut VolumeSummary,
+    output: VolumeOutput<'_>,
 ) -> Result<VolumeRecord, PipelineError> {
+    let VolumeOutput {
+        shards,
+        nifti_dir,
+        deidentifier,
+        summary,
+    } = output;
     let mut sources: Vec<String> = Vec::new();
     for &index in &plan.slices {
         let path = slices[index].path.display().to_string();

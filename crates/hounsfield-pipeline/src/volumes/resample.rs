@@ -155,8 +155,12 @@ mod tests {
         let values = array![[[-2000.0f32, 40.0]]];
         let padding = array![[[true, false]]];
         let plan = sampling(vec![0.0], vec![0.0], vec![0.0, 0.5, 1.0], 1);
-        let (output, mask) =
-            resample(values.view(), Some(padding.view()), &plan, Interpolation::Linear);
+        let (output, mask) = resample(
+            values.view(),
+            Some(padding.view()),
+            &plan,
+            Interpolation::Linear,
+        );
         assert_eq!(output[(0, 0, 1)], 40.0);
         assert!(mask[(0, 0, 0)]);
         assert!(!mask[(0, 0, 1)]);

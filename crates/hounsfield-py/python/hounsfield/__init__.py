@@ -15,9 +15,9 @@ from hounsfield._api import (
     decode,
     default_recipe,
     finalize,
+    normalize_recipe,
     plan,
     read_metadata,
-    recipe_yaml,
     validate,
 )
 from hounsfield._native import (
@@ -46,7 +46,7 @@ __all__ = [
     "default_recipe",
     "finalize",
     "plan",
+    "normalize_recipe",
     "read_metadata",
-    "recipe_yaml",
     "validate",
 ]

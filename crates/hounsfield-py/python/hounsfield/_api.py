@@ -35,25 +35,36 @@ class Sample(NamedTuple):
     """The ``KEY.npy`` member as written to shards."""
 
 
-def recipe_yaml(recipe: RecipeLike) -> str | None:
-    """Convert a recipe argument to YAML text, or ``None`` for the default.
+def _recipe_arguments(recipe: RecipeLike) -> tuple[str | None, str | None]:
+    """Split a recipe argument into the YAML text and the path the extension takes.
 
     A ``str`` is YAML text, a mapping is encoded as JSON (which is YAML), and
-    an ``os.PathLike`` names a YAML file. The recipe is checked in Rust when
-    it is used, and :class:`hounsfield.RecipeError` names the invalid key.
+    an ``os.PathLike`` names a YAML file, whose ``stats`` file is resolved
+    relative to it as ``hounsfield convert --recipe`` does.
     """
     if recipe is None:
-        return None
+        return None, None
     if isinstance(recipe, str):
-        return recipe
+        return recipe, None
     if isinstance(recipe, os.PathLike):
-        with open(recipe, encoding="utf-8") as file:
-            return file.read()
+        return None, os.fspath(recipe)
     if isinstance(recipe, Mapping):
-        return json.dumps(recipe)
+        return json.dumps(recipe), None
     raise TypeError(
         f"recipe must be None, YAML text, a mapping or a path, not {type(recipe).__name__}"
     )
+
+
+def normalize_recipe(recipe: RecipeLike = None) -> str:
+    """Check a recipe and return it as YAML with every default filled in.
+
+    ``None`` gives the embedded default recipe.
+
+    Raises:
+        RecipeError: the recipe is invalid; the message names the key.
+    """
+    text, path = _recipe_arguments(recipe)
+    return _native.normalize_recipe(text, path)
 
 
 def _paths(inputs: PathLike | Sequence[PathLike]) -> list[str]:
@@ -71,11 +82,10 @@ def read_metadata(path: PathLike, *, include_patient_attributes: bool = False) -
     """Read the header of a DICOM file up to Pixel Data.
 
     The result has the technical attributes that samples carry in their
-    metadata (UIDs, modality, manufacturer, geometry, windows are not
-    included), ``pixel`` with the Image Pixel Module (``None`` when it is
-    missing or invalid, with the reason in ``pixel_error``), ``framing`` and
-    ``findings``. Patient attributes are added under ``patient`` only on
-    request.
+    metadata (UIDs, modality, manufacturer, geometry), ``pixel`` with the
+    Image Pixel Module (``None`` when it is missing or invalid, with the
+    reason in ``pixel_error``), ``framing`` and ``findings``. Patient
+    attributes are added under ``patient`` only on request.
 
     Raises:
         DicomError: the file is not DICOM or cannot be parsed.
@@ -104,9 +114,9 @@ def decode(
     """
     if frame is not None and frame < 0:
         raise ValueError(f"frame must be 0 or more, not {frame}")
-    yaml = recipe_yaml(recipe)
-    values, colour, _ = _native.decode(os.fspath(path), frame, yaml)
-    if yaml is None and not colour:
+    text, recipe_path = _recipe_arguments(recipe)
+    values, colour, _ = _native.decode(os.fspath(path), frame, text, recipe_path)
+    if recipe is None and not colour:
         values = values[:, 0]
     if frame is not None:
         values = values[0]
@@ -127,7 +137,7 @@ def convert_file(path: PathLike, recipe: RecipeLike = None) -> list[Sample]:
         DicomError: the file cannot be decoded.
         RecipeError: the recipe is invalid.
     """
-    samples = _native.convert_file(os.fspath(path), recipe_yaml(recipe))
+    samples = _native.convert_file(os.fspath(path), *_recipe_arguments(recipe))
     return [
         Sample(
             key=key,
@@ -158,8 +168,9 @@ def convert(
         RecipeError: the recipe is invalid.
         HounsfieldError: the output cannot be written or the run cannot resume.
     """
-    text = _native.convert(_paths(inputs), os.fspath(output), recipe_yaml(recipe), jobs, resume)
-    return json.loads(text)
+    text, recipe_path = _recipe_arguments(recipe)
+    summary = _native.convert(_paths(inputs), os.fspath(output), text, recipe_path, jobs, resume)
+    return json.loads(summary)
 
 
 def validate(
@@ -221,16 +232,18 @@ def convert_plan(
     Raises:
         PlanError: the plan is invalid or the output holds another plan.
     """
-    text = _native.convert_plan(
+    text, recipe_path = _recipe_arguments(recipe)
+    summary = _native.convert_plan(
         os.fspath(plan),
         os.fspath(output),
-        recipe_yaml(recipe),
+        text,
+        recipe_path,
         jobs,
         None if units is None else [int(unit) for unit in units],
         shard_index,
         num_shards,
     )
-    return json.loads(text)
+    return json.loads(summary)
 
 
 def finalize(output: PathLike) -> dict[str, Any]:

@@ -211,7 +211,7 @@ fn load_reads_stats_relative_to_the_recipe() {
         Some(4)
     );
 
-    // The written recipe holds the statistics inline and reads back alone.
+    // The written recipe contains the statistics inline and reads back alone.
     let inline = loaded.to_yaml().unwrap();
     let reread = Recipe::from_yaml(&inline).unwrap();
     assert!(reread.require_stats().is_ok());

@@ -61,7 +61,7 @@ fn crop_with_hu_threshold_and_margin() {
 
 #[test]
 fn crop_ignores_padding_pixels() {
-    // Padding that holds a bright value must not count as foreground.
+    // Padding pixels with a bright value must not count as foreground.
     let mut values = synthetic_body();
     values.slice_mut(s![.., 0..4]).fill(3000.0);
     let mut padding = Array2::from_elem((64, 64), false);
@@ -188,7 +188,8 @@ fn volume_resize_along_depth_interpolates() {
         profile.windows(2).all(|pair| pair[0] <= pair[1]),
         "{profile:?}"
     );
-    assert!(profile[0] >= 0.0 && profile[6] <= 30.0, "{profile:?}");
+    assert!(profile[0] >= 0.0, "{profile:?}");
+    assert!(profile[6] <= 30.0, "{profile:?}");
 }
 
 #[test]
