@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test of the project: the Rust tests of all crates, then the
 # Python tests that read Hounsfield's output with the real readers (numpy,
-# webdataset, Pillow, pydicom) from a venv that tests/python/venv.sh creates,
-# and test the Python package, which this script builds into that venv.
+# webdataset, Pillow, pydicom) from a venv that tests/python/venv.sh creates.
+# The Python package is built into that venv and tested there too.
 #
 #   HOUNSFIELD_PYTHON_EXTRAS=1  also install torch, wids and ray and run their tests
 #

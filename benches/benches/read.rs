@@ -17,14 +17,29 @@ use common::{describe, fixture, open_fixture, CT_SLICE};
 const DECODE_CASES: [(&str, &str); 10] = [
     ("native/ct_512x512x16", CT_SLICE),
     ("native/mr_64x64x16", "pydicom/MR_small.dcm"),
-    ("native/mr_10_frames_64x64x16", "pydicom-data/emri_small.dcm"),
+    (
+        "native/mr_10_frames_64x64x16",
+        "pydicom-data/emri_small.dcm",
+    ),
     ("rle/mr_64x64x16", "pydicom/MR_small_RLE.dcm"),
-    ("jpeg_ls/mr_64x64x16", "pydicom/MR_small_jpeg_ls_lossless.dcm"),
-    ("j2k_lossless/mr_64x64x16", "pydicom/MR_small_jp2klossless.dcm"),
+    (
+        "jpeg_ls/mr_64x64x16",
+        "pydicom/MR_small_jpeg_ls_lossless.dcm",
+    ),
+    (
+        "j2k_lossless/mr_64x64x16",
+        "pydicom/MR_small_jp2klossless.dcm",
+    ),
     ("j2k_lossy/1024x256x16", "pydicom/JPEG2000.dcm"),
     ("jpeg_lossless/1024x256x16", "pydicom-data/JPEG-LL.dcm"),
-    ("jpeg_lossless/768x1024x8", "pydicom-data/JPGLosslessP14SV1_1s_1f_8b.dcm"),
-    ("jpeg_baseline/rgb_256x256x8", "pydicom/SC_jpeg_no_color_transform.dcm"),
+    (
+        "jpeg_lossless/768x1024x8",
+        "pydicom-data/JPGLosslessP14SV1_1s_1f_8b.dcm",
+    ),
+    (
+        "jpeg_baseline/rgb_256x256x8",
+        "pydicom/SC_jpeg_no_color_transform.dcm",
+    ),
 ];
 
 fn metadata(c: &mut Criterion) {

@@ -6,9 +6,11 @@ mod common;
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use hounsfield_export::{unit_array_to_u16, unit_array_to_u8};
+use hounsfield_export::{unit_to_u16, unit_to_u8};
 use hounsfield_pixel::{decode_frame, read_frame, DecodeLimits, ModalityLut};
-use hounsfield_tensor::{render_channels, render_display, Recipe, WindowSpec};
+use hounsfield_tensor::{
+    render_channels, render_display, render_display_quantized, Recipe, WindowSpec,
+};
 use ndarray::Axis;
 
 use common::{describe, frame_of, open_fixture, CT_SLICE};
@@ -57,17 +59,28 @@ fn windowing(c: &mut Criterion) {
     let frame = frame_of(CT_SLICE);
     let mut group = c.benchmark_group("window");
     group.throughput(Throughput::Elements(512 * 512));
+    // What `convert` does for a PNG preview: window and quantise in one pass.
     group.bench_function("file_window_to_8bit", |b| {
         b.iter(|| {
-            let display = render_display(black_box(&frame), &WindowSpec::File);
-            black_box(unit_array_to_u8(display.image.view()))
+            black_box(render_display_quantized(
+                black_box(&frame),
+                &WindowSpec::File,
+                unit_to_u8,
+            ))
         })
     });
     group.bench_function("file_window_to_16bit", |b| {
         b.iter(|| {
-            let display = render_display(black_box(&frame), &WindowSpec::File);
-            black_box(unit_array_to_u16(display.image.view()))
+            black_box(render_display_quantized(
+                black_box(&frame),
+                &WindowSpec::File,
+                unit_to_u16,
+            ))
         })
+    });
+    // Display values in [0, 1] as `f32`, with the in-window share counted.
+    group.bench_function("file_window_to_f32", |b| {
+        b.iter(|| black_box(render_display(black_box(&frame), &WindowSpec::File)))
     });
     group.finish();
 }

@@ -410,15 +410,30 @@ def test_rerun_skips_finished_units(tmp_path: Path, recipe_file: Path) -> None:
     plan = tmp_path / "plan.json"
     run_cli("plan", "fixtures/dicom/pydicom", "--output", plan, "--units", "2")
     output = tmp_path / "out"
-    env = dict(os.environ, SLURM_ARRAY_TASK_ID="1", SLURM_ARRAY_TASK_MIN="0", SLURM_ARRAY_TASK_COUNT="2")
-    first = run_cli("convert", "--plan", plan, "--output", output, "--recipe", recipe_file, env=env)
+    # A Slurm array 1-2: task 2 is worker 1 of 2.
+    slurm = dict(os.environ, SLURM_ARRAY_TASK_ID="2", SLURM_ARRAY_TASK_MIN="1", SLURM_ARRAY_TASK_COUNT="2")
+    first = run_cli("convert", "--plan", plan, "--output", output, "--recipe", recipe_file, env=slurm)
     assert "1 unit(s) converted, 0 finished before" in first.stderr
     assert (output / "units" / "unit-000001" / "DONE.json").is_file()
     assert not (output / "units" / "unit-000000").exists()
     with pytest.raises(hounsfield.PlanError, match="unit-000000"):
         hounsfield.finalize(output)
-    second = run_cli("convert", "--plan", plan, "--output", output, "--recipe", recipe_file)
-    assert "1 unit(s) converted, 1 finished before" in second.stderr
+
+    # A Kubernetes Indexed Job sets only the index.
+    kubernetes = dict(os.environ, JOB_COMPLETION_INDEX="1")
+    again = run_cli(
+        "convert", "--plan", plan, "--output", output, "--recipe", recipe_file, "--num-shards", "2",
+        env=kubernetes,
+    )
+    assert "0 unit(s) converted, 1 finished before" in again.stderr
+    every = run_cli("convert", "--plan", plan, "--output", output, "--recipe", recipe_file)
+    assert "1 unit(s) converted, 1 finished before" in every.stderr
+
+    table = output / "table.csv"
+    run_cli("finalize", output, "--table", table)
+    direct = tmp_path / "direct.csv"
+    run_cli("table", "fixtures/dicom/pydicom", "--output", direct)
+    assert table.read_bytes() == direct.read_bytes()
     summary = hounsfield.finalize(output)
     assert summary["units"] == 2
 
@@ -443,7 +458,7 @@ def test_ray_example_converts_every_unit(tmp_path: Path, local_run: Path) -> Non
     finally:
         sys.path.pop(0)
     plan = tmp_path / "plan.json"
-    # Absolute inputs, because Ray workers need not share the working folder; keys
+    # Absolute inputs, because Ray workers need not share the working folder. Keys
     # depend only on the paths relative to the input, so they match the local run.
     hounsfield.plan([DICOM], plan, units=4)
     # A local instance bound to the loopback address only.

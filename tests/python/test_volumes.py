@@ -1,15 +1,16 @@
 """End-to-end tests of `hounsfield convert --volumes`, read back with numpy and nibabel.
 
-The binary comes from HOUNSFIELD_BIN, as in test_convert.py; tests/run.sh builds it.
+The binary comes from HOUNSFIELD_BIN, as in test_convert.py; tests/run.sh builds it. From
+the venv of tests/python/venv.sh:
 
-    HOUNSFIELD_BIN=target/release/hounsfield target/venv/bin/python -m pytest tests/python/test_volumes.py
+    HOUNSFIELD_BIN=target/release/hounsfield python -m pytest tests/python/test_volumes.py
 
 The synthetic series come from fixtures/synthetic/series/generate.py, written into pytest's
-temporary folder; their pixels equal the slice's rank along the normal, so `volume[k] == k`
-checks the order. The real series are fixtures/dicom/dcm_qa_ct (GE CT with an 18.5 degree
-gantry tilt and two slice steps) and fixtures/dicom/dcm_qa_nih/mr_0004 with
-fixtures/dicom/pacs-export/STUDY1/SERIES4 (one MR series; instance 16 repeats the position
-of instance 1). Those are also converted with dcm2niix and compared through nibabel.
+temporary folder. Their pixels equal the slice's rank along the normal, so `volume[k] == k`
+checks the order. The real series are fixtures/dicom/dcm_qa_ct, a GE CT with an 18.5
+degree gantry tilt and two slice steps, and one MR series: fixtures/dicom/dcm_qa_nih/mr_0004
+with fixtures/dicom/pacs-export/STUDY1/SERIES4, where instance 16 repeats the position of
+instance 1. Those are also converted with dcm2niix and compared through nibabel.
 """
 
 from __future__ import annotations
@@ -130,7 +131,8 @@ def run_volumes(inputs: list[Path], output: Path, recipe: str | None = None) -> 
     records = [
         json.loads(line) for line in (output / "volumes.jsonl").read_text().splitlines()
     ]
-    return VolumeRun(output, result.returncode, result.stderr, read_volumes(output), manifest, records)
+    volumes = read_volumes(output)
+    return VolumeRun(output, result.returncode, result.stderr, volumes, manifest, records)
 
 
 @pytest.fixture(scope="session")
@@ -318,7 +320,8 @@ def test_tilted_stack_keeps_an_exact_sheared_affine(converted) -> None:
     assert meta["tilt_degrees"] == pytest.approx(15.0)
     affine = np.array(meta["affine_lps"])
     for k, source in enumerate(meta["source_slices"]):
-        np.testing.assert_allclose(affine @ [0, 0, k, 1], [*source["image_position_patient"], 1], atol=1e-9)
+        position = [*source["image_position_patient"], 1]
+        np.testing.assert_allclose(affine @ [0, 0, k, 1], position, atol=1e-9)
     assert meta["spacing_mm"]["slice"] == pytest.approx(3 * math.cos(math.radians(15)))
     assert volume.nifti is not None
     np.testing.assert_allclose(volume.nifti.affine, meta["affine_ras"], atol=1e-5)
@@ -438,7 +441,8 @@ def test_ge_ct_splits_at_the_step_change(ge_run: VolumeRun) -> None:
             )
     steps = ge_run.volumes[0].meta["decisions"][0]["steps_mm"]
     cos = math.cos(math.radians(18.5))
-    assert steps == pytest.approx([4.22 * cos, 4.22 * cos, 1.14 * cos, 7.38 * cos, 7.38 * cos], abs=2e-3)
+    position_steps = [4.22, 4.22, 1.14, 7.38, 7.38]
+    assert steps == pytest.approx([step * cos for step in position_steps], abs=2e-3)
 
 
 def test_ge_ct_is_in_hounsfield_units(ge_run: VolumeRun) -> None:
@@ -579,7 +583,8 @@ def test_dcm2niix_agrees_on_the_mr_time_point(mr_run: VolumeRun, tmp_path: Path)
     ours = mr_run.volumes[0].nifti
     assert ours is not None
     assert theirs.shape == (64, 64, 6)
-    assert sorted(theirs.header.get_zooms()) == pytest.approx(sorted(ours.header.get_zooms()), abs=1e-3)
+    their_zooms = sorted(theirs.header.get_zooms())
+    assert their_zooms == pytest.approx(sorted(ours.header.get_zooms()), abs=1e-3)
     comparison = compare(ours, theirs)
     report("MR mr_0004 time point 1", comparison)
     assert comparison.max_distance_mm <= WORLD_TOLERANCE_MM
@@ -622,7 +627,8 @@ def test_dcm2niix_raw_tilted_affine_is_not_exact(ge_run: VolumeRun, tmp_path: Pa
     our_affine = np.array(ours.meta["affine_ras"])
     ipp_ras = np.array([s["image_position_patient"] for s in ours.meta["source_slices"]])
     ipp_ras = ipp_ras * [-1, -1, 1]
-    np.testing.assert_allclose(world(our_affine, np.array([[0.0, 0.0, k] for k in range(3)])), ipp_ras, atol=1e-6)
+    first_pixels = world(our_affine, np.array([[0.0, 0.0, k] for k in range(3)]))
+    np.testing.assert_allclose(first_pixels, ipp_ras, atol=1e-6)
     # The same voxels: dcm2niix stores the rows bottom up.
     our_data = ours.nifti.get_fdata()
     their_data = raw.get_fdata()[:, ::-1, :]

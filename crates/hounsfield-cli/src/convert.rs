@@ -34,15 +34,15 @@ pub(crate) struct ConvertArgs {
     #[arg(short, long, value_parser = clap::value_parser!(u16).range(1..))]
     jobs: Option<u16>,
 
-    /// Convert work units of a plan from `hounsfield plan` into
-    /// OUTPUT/units/unit-NNNNNN/, skipping units finished before; without
-    /// --shard-index, --num-shards or a job scheduler's index, all units.
+    /// Convert the work units of a plan from `hounsfield plan` into
+    /// OUTPUT/units/unit-NNNNNN/ and skip those an earlier run finished.
+    /// Without --shard-index (or a job scheduler's index), every unit
     #[arg(long, value_name = "PLAN", conflicts_with = "resume")]
     plan: Option<PathBuf>,
 
-    /// This worker's index, from 0 (default: SLURM_ARRAY_TASK_ID minus
-    /// SLURM_ARRAY_TASK_MIN, or JOB_COMPLETION_INDEX); it converts the units
-    /// whose index modulo --num-shards equals it
+    /// This worker's index from 0: it converts the units whose index modulo
+    /// --num-shards equals it (default: SLURM_ARRAY_TASK_ID minus
+    /// SLURM_ARRAY_TASK_MIN, or JOB_COMPLETION_INDEX)
     #[arg(long, requires = "plan")]
     shard_index: Option<usize>,
 
@@ -50,9 +50,9 @@ pub(crate) struct ConvertArgs {
     #[arg(long, requires = "plan", value_parser = clap::value_parser!(u32).range(1..))]
     num_shards: Option<u32>,
 
-    /// Assemble each series into volumes and write one (C, D, H, W) sample
-    /// and one NIfTI file per volume, as the recipe's `volumes` section
-    /// chooses; see docs/volumes.md
+    /// Assemble each series into volumes, each written as one (C, D, H, W)
+    /// sample and one NIfTI file, with the choices of the recipe's `volumes`
+    /// section (docs/volumes.md)
     #[arg(long, conflicts_with_all = ["resume", "plan"])]
     volumes: bool,
 }

@@ -92,8 +92,27 @@ struct Scanner<'a> {
 fn short_length_vr(vr: &[u8]) -> bool {
     matches!(
         vr,
-        b"AE" | b"AS" | b"AT" | b"CS" | b"DA" | b"DS" | b"DT" | b"FL" | b"FD" | b"IS" | b"LO"
-            | b"LT" | b"PN" | b"SH" | b"SL" | b"SS" | b"ST" | b"TM" | b"UI" | b"UL" | b"US"
+        b"AE"
+            | b"AS"
+            | b"AT"
+            | b"CS"
+            | b"DA"
+            | b"DS"
+            | b"DT"
+            | b"FL"
+            | b"FD"
+            | b"IS"
+            | b"LO"
+            | b"LT"
+            | b"PN"
+            | b"SH"
+            | b"SL"
+            | b"SS"
+            | b"ST"
+            | b"TM"
+            | b"UI"
+            | b"UL"
+            | b"US"
     )
 }
 
@@ -123,12 +142,7 @@ impl<'a> Scanner<'a> {
 
     /// Reads an element header at `at`: tag, VR (explicit only), value
     /// length and header size.
-    fn header(
-        &self,
-        at: usize,
-        end: usize,
-        encoding: Encoding,
-    ) -> Result<Header, LengthError> {
+    fn header(&self, at: usize, end: usize, encoding: Encoding) -> Result<Header, LengthError> {
         let big = encoding == Encoding::ExplicitBig;
         let short = |tag| LengthError {
             tag,
@@ -173,7 +187,7 @@ impl<'a> Scanner<'a> {
             if tag == ITEM_DELIMITER {
                 // dicom-parser 0.10 skips an item delimiter outside any item
                 // and ends the current item at one inside a defined-length
-                // item, whatever its length field says.
+                // item, whatever length its header gives.
                 if depth == 0 {
                     at = value;
                     continue;
@@ -263,7 +277,16 @@ impl<'a> Scanner<'a> {
                 Some(vr) => &vr == b"SQ",
                 None => is_sequence_in_dictionary(tag),
             };
-            if sequence && depth < MAX_DEPTH {
+            if sequence {
+                // The elements of a deeper sequence would go unchecked.
+                if depth >= MAX_DEPTH {
+                    return Err(LengthError {
+                        tag,
+                        offset: at,
+                        reason: format!("sequences nested deeper than {MAX_DEPTH} levels"),
+                        in_pixel_data: false,
+                    });
+                }
                 self.items(value, value + length, encoding, depth + 1, false)?;
             }
             at = value + length;
@@ -341,8 +364,9 @@ fn is_sequence_in_dictionary(tag: Tag) -> bool {
     implicit_vr(tag) == VR::SQ
 }
 
-/// The VR that dicom-encoding 0.10 gives an element of an implicit VR data
-/// set: OW for Pixel Data and Overlay Data, else the dictionary's, else UN.
+/// Returns the VR that dicom-encoding 0.10 gives an element of an implicit
+/// VR data set: OW for Pixel Data and Overlay Data, else the dictionary's,
+/// else UN.
 fn implicit_vr(tag: Tag) -> VR {
     if tag == PIXEL_DATA || (tag.0 >> 8 == 0x60 && tag.1 == 0x3000) {
         return VR::OW;
@@ -368,7 +392,7 @@ fn value_size(vr: VR) -> usize {
 
 /// Checks a whole file: the file meta group at `meta_start` (Part 10 files;
 /// `None` for bare data sets) and the data set in `encoding` after it.
-/// A deflated data set is inflated first (see [`check_deflated`]); a file
+/// A deflated data set is inflated first (see [`check_deflated`]). A file
 /// whose transfer syntax is missing is not checked.
 pub fn check_file(
     bytes: &[u8],
@@ -384,12 +408,13 @@ pub fn check_file(
         // Information Group Length (0002,0000) gives, whatever the groups of
         // the elements it meets, and reads the data set from there. This walk
         // follows the same rule, so both start the data set at the same
-        // byte; without that element it walks the elements of group 0002.
+        // byte. Without that element, it walks the elements of group 0002.
         let mut at = meta;
         let mut transfer_syntax = None;
         let mut group_length = None;
         if bytes.len() - at >= 12 {
-            let (tag, _, length, header) = scanner.header(at, bytes.len(), Encoding::ExplicitLittle)?;
+            let (tag, _, length, header) =
+                scanner.header(at, bytes.len(), Encoding::ExplicitLittle)?;
             if tag == Tag(0x0002, 0x0000) && length == 4 && bytes.len() - at >= header + 4 {
                 group_length = Some(scanner.u32_at(at + header, false));
                 at += header + 4;
@@ -400,7 +425,8 @@ pub fn check_file(
             let more = match group_length {
                 Some(limit) => consumed < limit && at < bytes.len(),
                 None => {
-                    bytes.len() - at >= 8 && u16::from_le_bytes([bytes[at], bytes[at + 1]]) == 0x0002
+                    bytes.len() - at >= 8
+                        && u16::from_le_bytes([bytes[at], bytes[at + 1]]) == 0x0002
                 }
             };
             if !more {
@@ -425,19 +451,23 @@ pub fn check_file(
                     .ok()
                     .map(|uid| uid.trim_end_matches(['\0', ' ']).to_string());
             }
-            consumed = consumed.saturating_add(header as u32).saturating_add(length);
+            consumed = consumed
+                .saturating_add(header as u32)
+                .saturating_add(length);
             at = value + length as usize;
         }
         start = at;
-        deflated = transfer_syntax.as_deref().is_some_and(|uid| {
-            Encoding::of_transfer_syntax(uid).is_none()
-        });
+        deflated = transfer_syntax
+            .as_deref()
+            .is_some_and(|uid| Encoding::of_transfer_syntax(uid).is_none());
         encoding = transfer_syntax
             .as_deref()
             .and_then(Encoding::of_transfer_syntax);
     }
     match encoding {
-        Some(encoding) => scanner.data_set(start, bytes.len(), None, encoding, 0).map(|_| ()),
+        Some(encoding) => scanner
+            .data_set(start, bytes.len(), None, encoding, 0)
+            .map(|_| ()),
         None if deflated => check_deflated(&bytes[start..], start),
         None => Ok(()),
     }
@@ -454,13 +484,18 @@ fn check_deflated(deflated: &[u8], start: usize) -> Result<(), LengthError> {
     // A corrupt stream is checked up to where inflating stopped: dicom-object
     // cannot read past that point either.
     if let Err(error) = reader.read_to_end(&mut inflated) {
-        tracing::debug!("the deflated data set stops inflating after {} bytes: {error}", inflated.len());
+        tracing::debug!(
+            "the deflated data set stops inflating after {} bytes: {error}",
+            inflated.len()
+        );
     }
     if inflated.len() as u64 > MAX_INFLATED_BYTES {
         return Err(LengthError {
             tag: TRANSFER_SYNTAX_UID,
             offset: start,
-            reason: format!("the deflated data set inflates to more than {MAX_INFLATED_BYTES} bytes"),
+            reason: format!(
+                "the deflated data set inflates to more than {MAX_INFLATED_BYTES} bytes"
+            ),
             in_pixel_data: false,
         });
     }
@@ -469,7 +504,9 @@ fn check_deflated(deflated: &[u8], start: usize) -> Result<(), LengthError> {
         .data_set(0, inflated.len(), None, Encoding::ExplicitLittle, 0)
         .map(|_| ())
         .map_err(|mut error| {
-            error.reason.push_str(" (the offset counts from the start of the inflated data set)");
+            error
+                .reason
+                .push_str(" (the offset counts from the start of the inflated data set)");
             error
         })
 }
@@ -543,8 +580,8 @@ mod tests {
         assert!(check_file(cut, None, Some(Encoding::ExplicitLittle), 0).is_err());
     }
 
-    /// A sequence (0008,1115) of defined length with one defined-length
-    /// item that holds `inner`, then Modality.
+    /// Builds a sequence (0008,1115) of defined length with one
+    /// defined-length item that contains `inner`, then Modality.
     fn sequence_with_item(inner: &[u8], explicit: bool) -> Vec<u8> {
         let mut item = vec![0xFE, 0xFF, 0x00, 0xE0];
         item.extend((inner.len() as u32).to_le_bytes());
@@ -564,7 +601,10 @@ mod tests {
     #[test]
     fn lengths_inside_defined_length_items_are_checked() {
         let mut bytes = sequence_with_item(&element((0x0009, 0x1010), b"OB", &[0; 4]), true);
-        assert_eq!(check_file(&bytes, None, Some(Encoding::ExplicitLittle), 0), Ok(()));
+        assert_eq!(
+            check_file(&bytes, None, Some(Encoding::ExplicitLittle), 0),
+            Ok(())
+        );
         // The OB length field starts after the SQ header (12 bytes), the
         // item header (8) and the OB tag, VR and reserved bytes (8).
         bytes[28..32].copy_from_slice(&0x7FFF_FFF0u32.to_le_bytes());
@@ -584,7 +624,10 @@ mod tests {
         let mut bytes = sequence_with_item(&inner, false);
         // (0008,0060) at the end was written as explicit VR; cut it off.
         bytes.truncate(bytes.len() - 10);
-        assert_eq!(check_file(&bytes, None, Some(Encoding::ImplicitLittle), 0), Ok(()));
+        assert_eq!(
+            check_file(&bytes, None, Some(Encoding::ImplicitLittle), 0),
+            Ok(())
+        );
         bytes[20..24].copy_from_slice(&0xFFFF_FFF0u32.to_le_bytes());
         let error = check_file(&bytes, None, Some(Encoding::ImplicitLittle), 0).unwrap_err();
         assert_eq!(error.tag, Tag(0x0008, 0x1150));
@@ -595,12 +638,19 @@ mod tests {
     fn encapsulated_fragments_are_not_read_as_elements() {
         // Pixel Data of undefined length: an empty offset table, then one
         // fragment whose bytes would read as an element with a huge length.
-        let mut bytes = vec![0xE0, 0x7F, 0x10, 0x00, b'O', b'B', 0, 0, 0xFF, 0xFF, 0xFF, 0xFF];
+        let mut bytes = vec![
+            0xE0, 0x7F, 0x10, 0x00, b'O', b'B', 0, 0, 0xFF, 0xFF, 0xFF, 0xFF,
+        ];
         bytes.extend([0xFE, 0xFF, 0x00, 0xE0, 0, 0, 0, 0]);
         bytes.extend([0xFE, 0xFF, 0x00, 0xE0, 12, 0, 0, 0]);
-        bytes.extend([0x08, 0x00, 0x60, 0x00, b'O', b'B', 0, 0, 0xF0, 0xFF, 0xFF, 0xFF]);
+        bytes.extend([
+            0x08, 0x00, 0x60, 0x00, b'O', b'B', 0, 0, 0xF0, 0xFF, 0xFF, 0xFF,
+        ]);
         bytes.extend([0xFE, 0xFF, 0xDD, 0xE0, 0, 0, 0, 0]);
-        assert_eq!(check_file(&bytes, None, Some(Encoding::ExplicitLittle), 0), Ok(()));
+        assert_eq!(
+            check_file(&bytes, None, Some(Encoding::ExplicitLittle), 0),
+            Ok(())
+        );
     }
 
     #[test]
@@ -612,7 +662,10 @@ mod tests {
         bytes.extend([0; 8]);
         let error = check_file(&bytes, None, Some(Encoding::ExplicitLittle), 0).unwrap_err();
         assert_eq!(error.tag, Tag(0x0009, 0x1010));
-        assert!(error.reason.contains("declares 2147483632 value bytes"), "{error}");
+        assert!(
+            error.reason.contains("declares 2147483632 value bytes"),
+            "{error}"
+        );
     }
 
     #[test]
@@ -620,7 +673,10 @@ mod tests {
         // dicom-parser 0.10 ignores the length of a stray item delimiter.
         let mut bytes = vec![0xFE, 0xFF, 0x0D, 0xE0, 0xF0, 0xFF, 0xFF, 0x7F];
         bytes.extend(element((0x0008, 0x0060), b"CS", b"CT"));
-        assert_eq!(check_file(&bytes, None, Some(Encoding::ExplicitLittle), 0), Ok(()));
+        assert_eq!(
+            check_file(&bytes, None, Some(Encoding::ExplicitLittle), 0),
+            Ok(())
+        );
     }
 
     #[test]
@@ -631,7 +687,11 @@ mod tests {
         let mut bytes = vec![0; 128];
         bytes.extend(b"DICM");
         let group_length = (syntax.len() + class.len()) as u32;
-        bytes.extend(element((0x0002, 0x0000), b"UL", &group_length.to_le_bytes()));
+        bytes.extend(element(
+            (0x0002, 0x0000),
+            b"UL",
+            &group_length.to_le_bytes(),
+        ));
         bytes.extend(&syntax);
         let class_at = bytes.len();
         bytes.extend(&class);
@@ -642,20 +702,28 @@ mod tests {
         bytes[140..144].copy_from_slice(&(syntax.len() as u32).to_le_bytes());
         let error = check_file(&bytes, Some(132), None, 132).unwrap_err();
         assert_eq!(error.offset, class_at);
-        assert!(error.reason.contains("declares 411989 value bytes"), "{error}");
+        assert!(
+            error.reason.contains("declares 411989 value bytes"),
+            "{error}"
+        );
     }
 
-    /// A Part 10 file with the deflated explicit VR little endian transfer
-    /// syntax and `data_set` deflated after the file meta group.
+    /// Builds a Part 10 file with the deflated explicit VR little endian
+    /// transfer syntax and `data_set` deflated after the file meta group.
     fn deflated_file(data_set: &[u8]) -> Vec<u8> {
         use std::io::Write;
 
         let syntax = element((0x0002, 0x0010), b"UI", b"1.2.840.10008.1.2.1.99\0");
         let mut bytes = vec![0; 128];
         bytes.extend(b"DICM");
-        bytes.extend(element((0x0002, 0x0000), b"UL", &(syntax.len() as u32).to_le_bytes()));
+        bytes.extend(element(
+            (0x0002, 0x0000),
+            b"UL",
+            &(syntax.len() as u32).to_le_bytes(),
+        ));
         bytes.extend(&syntax);
-        let mut encoder = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::fast());
+        let mut encoder =
+            flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::fast());
         encoder.write_all(data_set).unwrap();
         bytes.extend(encoder.finish().unwrap());
         bytes
@@ -665,7 +733,10 @@ mod tests {
     fn deflated_data_set_is_inflated_and_checked() {
         let mut data_set = element((0x0008, 0x0060), b"CS", b"CT");
         data_set.extend(element((0x0009, 0x1010), b"OB", &[0; 4]));
-        assert_eq!(check_file(&deflated_file(&data_set), Some(132), None, 132), Ok(()));
+        assert_eq!(
+            check_file(&deflated_file(&data_set), Some(132), None, 132),
+            Ok(())
+        );
         data_set[18..22].copy_from_slice(&0xFFFF_FFF0u32.to_le_bytes());
         let error = check_file(&deflated_file(&data_set), Some(132), None, 132).unwrap_err();
         assert_eq!(error.tag, Tag(0x0009, 0x1010));
@@ -684,7 +755,25 @@ mod tests {
         assert!(error.reason.contains("not a multiple of 4"), "{error}");
         // The same value as the last element is read correctly.
         let last = element((0x0028, 0x0002), b"SL", &[1, 0]);
-        assert_eq!(check_file(&last, None, Some(Encoding::ExplicitLittle), 0), Ok(()));
+        assert_eq!(
+            check_file(&last, None, Some(Encoding::ExplicitLittle), 0),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn deeply_nested_defined_length_sequences_are_rejected() {
+        // Sequences of defined length, each with one defined-length item,
+        // nested from the inside out.
+        let mut bytes = element((0x0008, 0x0060), b"CS", b"CT");
+        for _ in 0..(MAX_DEPTH + 2) {
+            let mut item = vec![0xFE, 0xFF, 0x00, 0xE0];
+            item.extend((bytes.len() as u32).to_le_bytes());
+            item.extend(&bytes);
+            bytes = element((0x0008, 0x1115), b"SQ", &item);
+        }
+        let error = check_file(&bytes, None, Some(Encoding::ExplicitLittle), 0).unwrap_err();
+        assert!(error.reason.contains("nested deeper"), "{error}");
     }
 
     #[test]

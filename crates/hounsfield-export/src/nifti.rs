@@ -1,9 +1,9 @@
 //! NIfTI-1 volumes (`.nii.gz`): a 348-byte header with qform and sform,
 //! then float32 voxels, gzip-compressed.
 //!
-//! The layout follows the NIfTI-1 header definition (`nifti1.h` of the
-//! NIfTI Data Format Working Group): little-endian fields, `vox_offset` 352
-//! after four zero extension bytes, magic `n+1`. Voxel `(i, j, k)` is
+//! The header is the NIfTI-1 single-file form: little-endian fields at the
+//! offsets of nibabel 5.4's `Nifti1Header`, `vox_offset` 352 after four zero
+//! extension bytes, magic `n+1`. Voxel `(i, j, k)` is
 //! stored with `i` fastest, which is the C order of an array indexed
 //! `[k][j][i]`, so a `(C, D, H, W)` tensor is written as it lies in memory
 //! with `i` = W, `j` = H, `k` = D.
@@ -28,7 +28,7 @@ const DATATYPE_FLOAT32: i16 = 16;
 /// `NIFTI_XFORM_SCANNER_ANAT`: coordinates in the scanner's RAS space, as
 /// DICOM patient coordinates are once their first two axes are negated.
 const XFORM_SCANNER_ANAT: i16 = 1;
-/// `NIFTI_INTENT_VECTOR`: each voxel holds a vector along dimension 5.
+/// `NIFTI_INTENT_VECTOR`: each voxel contains a vector along dimension 5.
 const INTENT_VECTOR: i16 = 1007;
 /// `NIFTI_UNITS_MM`.
 const UNITS_MM: u8 = 2;
@@ -124,7 +124,7 @@ fn quaternion(rotation: [[f64; 3]; 3]) -> [f64; 4] {
 impl Qform {
     /// Derives the qform of an affine in RAS.
     ///
-    /// A qform holds a rotation and per-axis spacing only. The i axis keeps
+    /// A qform contains a rotation and per-axis spacing only. The i axis keeps
     /// its direction, the j axis is made perpendicular to it, and the k axis
     /// is the normal of the (i, j) plane on the side of the affine's third
     /// column, with the spacing of that column along the normal. For an
@@ -137,6 +137,7 @@ impl Qform {
     /// column lies in the plane of the first two.
     pub fn from_affine(affine: &Affine) -> Result<Self> {
         let (i_axis, j_axis, k_axis) = (column(affine, 0), column(affine, 1), column(affine, 2));
+
         let u0 = unit(i_axis, "i")?;
         let u1 = unit(
             {
@@ -150,6 +151,7 @@ impl Qform {
             "j",
         )?;
         let normal = cross(u0, u1);
+
         let k_spacing = dot(k_axis, normal);
         if k_spacing.abs() < 1e-12 {
             return Err(Error::InvalidAffine {
@@ -166,6 +168,7 @@ impl Qform {
             [u0[2], u1[2], normal[2]],
         ];
         let [_, b, c, d] = quaternion(rotation);
+
         Ok(Qform {
             quaternion: [b, c, d],
             qfac,
@@ -178,7 +181,7 @@ impl Qform {
         })
     }
 
-    /// The affine this qform describes, as NIfTI readers compute it.
+    /// Returns the affine this qform describes, as NIfTI readers compute it.
     pub fn to_affine(&self) -> Affine {
         let [b, c, d] = self.quaternion;
         let a = (1.0 - b * b - c * c - d * d).max(0.0).sqrt();
@@ -240,7 +243,7 @@ fn put_text(header: &mut [u8], offset: usize, capacity: usize, text: &str) {
 ///
 /// One channel gives a 3-D image (`dim = [3, W, H, D]`). Several channels
 /// give `dim = [5, W, H, D, 1, C]` with intent `NIFTI_INTENT_VECTOR`, the
-/// NIfTI-1 form of a vector per voxel. The qform holds the rotation part of
+/// NIfTI-1 form of a vector per voxel. The qform contains the rotation part of
 /// the affine (see [`Qform::from_affine`]) and the sform the affine itself;
 /// both have code 1 (scanner anatomical).
 ///
@@ -431,7 +434,7 @@ mod tests {
     }
 
     #[test]
-    fn qform_of_a_sheared_affine_keeps_the_normal_spacing() {
+    fn sheared_qform_keeps_normal_spacing() {
         // The k column steps 4 mm along z and 1.34 mm along y.
         let affine = [
             [-0.5, 0.0, 0.0, 0.0],
@@ -442,7 +445,8 @@ mod tests {
         let qform = Qform::from_affine(&affine).unwrap();
         assert!((qform.spacing[2] - 4.0).abs() < 1e-12);
         let back = qform.to_affine();
-        assert!((back[1][2]).abs() < 1e-12 && (back[2][2] - 4.0).abs() < 1e-12);
+        assert!(back[1][2].abs() < 1e-12, "{back:?}");
+        assert!((back[2][2] - 4.0).abs() < 1e-12, "{back:?}");
     }
 
     #[test]

@@ -6,14 +6,15 @@ use hounsfield_dicom::{
     error_chain, open, DeidentificationRecord, Deidentifier, DicomFile, Finding, Framing,
     ImageMetadata, OpenOptions, PatientAttributes, Severity,
 };
-use hounsfield_export::{encode_npy, encode_png, unit_array_to_u16, unit_array_to_u8, PngImage};
+use hounsfield_export::{encode_npy, encode_png, unit_to_u16, unit_to_u8, PngImage};
 use hounsfield_pixel::{
     read_frame, DecodeLimits, FrameImage, ModalityTransform, PixelDescription, PixelError,
 };
 use hounsfield_tensor::{
-    render, render_display, BurnedInAnnotationPolicy, ChannelRecord, Recipe, SpatialRecord,
+    render, render_display_quantized, BurnedInAnnotationPolicy, ChannelRecord, Recipe,
+    SpatialRecord, WindowSpec,
 };
-use ndarray::{Array3, Axis};
+use ndarray::Axis;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
@@ -197,16 +198,21 @@ fn png_name(file: &InputFile, frame: u32, frames: u32, inputs: usize) -> String 
     }
 }
 
-fn to_png(image: &Array3<f32>, bits: u8) -> Result<Vec<u8>, String> {
-    let result = match (image.dim().0, bits) {
-        (1, 16) => encode_png(PngImage::Gray16(
-            unit_array_to_u16(image.index_axis(Axis(0), 0)).view(),
-        )),
-        (1, _) => encode_png(PngImage::Gray8(
-            unit_array_to_u8(image.index_axis(Axis(0), 0)).view(),
-        )),
-        (_, 16) => encode_png(PngImage::Rgb16(unit_array_to_u16(image.view()).view())),
-        (_, _) => encode_png(PngImage::Rgb8(unit_array_to_u8(image.view()).view())),
+/// Encodes the preview of a frame as a PNG file of 16 bits per sample when
+/// `bits` is 16, else 8, windowing and quantising in one pass.
+fn preview_png(image: &FrameImage, window: &WindowSpec, bits: u8) -> Result<Vec<u8>, String> {
+    let result = if bits == 16 {
+        let (samples, _) = render_display_quantized(image, window, unit_to_u16);
+        match samples.dim().0 {
+            1 => encode_png(PngImage::Gray16(samples.index_axis(Axis(0), 0))),
+            _ => encode_png(PngImage::Rgb16(samples.view())),
+        }
+    } else {
+        let (samples, _) = render_display_quantized(image, window, unit_to_u8);
+        match samples.dim().0 {
+            1 => encode_png(PngImage::Gray8(samples.index_axis(Axis(0), 0))),
+            _ => encode_png(PngImage::Rgb8(samples.view())),
+        }
     };
     result.map_err(|error| error_chain(&error))
 }
@@ -336,10 +342,20 @@ fn convert_frames(
     let mut pngs = Vec::new();
     for frame in 0..description.frames {
         let image = read_frame(dicom, &description, frame, &limits, findings)?;
-        let needs_display = shard_png || recipe.export.png.is_some();
-        let display = needs_display.then(|| render_display(&image, &preview_window));
-        if let (Some(png), Some(display)) = (&recipe.export.png, &display) {
-            let bytes = to_png(&display.image, png.bits).map_err(PixelError::Unsupported)?;
+        let file_png = match &recipe.export.png {
+            Some(png) => Some((
+                png.bits,
+                preview_png(&image, &preview_window, png.bits).map_err(PixelError::Unsupported)?,
+            )),
+            None => None,
+        };
+        // Shard previews are 8-bit: the PNG file's bytes when it is 8-bit too.
+        let shard_preview = match &file_png {
+            _ if !shard_png => None,
+            Some((bits, bytes)) if *bits != 16 => Some(bytes.clone()),
+            _ => Some(preview_png(&image, &preview_window, 8).map_err(PixelError::Unsupported)?),
+        };
+        if let Some((_, bytes)) = file_png {
             pngs.push(EncodedPng {
                 relative: png_name(file, frame, description.frames, inputs),
                 bytes,
@@ -389,17 +405,11 @@ fn convert_frames(
         .map_err(|error| PixelError::Unsupported(format!("sample metadata: {error}")))?;
         let npy = encode_npy(rendered.tensor.view())
             .map_err(|error| PixelError::Unsupported(error_chain(&error)))?;
-        let png = match (&display, shard_png) {
-            (Some(display), true) => {
-                Some(to_png(&display.image, 8).map_err(PixelError::Unsupported)?)
-            }
-            _ => None,
-        };
         samples.push(EncodedSample {
             key,
             npy,
             json,
-            png,
+            png: shard_preview,
         });
     }
     Ok((samples, pngs))

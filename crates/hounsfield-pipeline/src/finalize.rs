@@ -16,7 +16,7 @@ use crate::units::{read_record, unit_dir, UnitCounts, UnitRecord, PLAN_FILE};
 /// Unfinished units named in the error message before it only counts.
 const MISSING_UNITS_SHOWN: usize = 10;
 
-/// What [`finalize`] wrote.
+/// Summary of a [`finalize`] call.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct FinalizeSummary {
     /// Number of units merged.

@@ -19,9 +19,9 @@ use crate::error::PipelineError;
 /// Frames decoded from one file.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DecodedFrames {
-    /// The values, `(F, C, H, W)`: without a recipe, one channel of modality
-    /// values (HU for CT) for grayscale images or three RGB channels in
-    /// [0, 1] for colour images; with a recipe, its channels.
+    /// The values, `(F, C, H, W)`. Without a recipe, grayscale images have
+    /// one channel of modality values (HU for CT) and colour images three
+    /// RGB channels in [0, 1]. With a recipe, the channels are the recipe's.
     pub values: Array4<f32>,
     /// The image is colour (RGB channels).
     pub colour: bool,
@@ -54,11 +54,13 @@ fn open_dicom(
     open(path, &options).map_err(|error| file_error(path, error_chain(&error)))
 }
 
-/// Reads the header of `path` up to Pixel Data: the technical attributes
-/// that samples carry in their metadata (UIDs, modality, geometry and so
-/// on), the Image Pixel Module under `pixel` (`null` when it is missing or
-/// invalid, with the reason in `pixel_error`), the framing and the
-/// findings. Patient attributes are added under `patient` only when
+/// Reads the header of `path` up to Pixel Data into a JSON object.
+///
+/// The object has the technical attributes that samples carry in their
+/// metadata (UIDs, modality, geometry), `framing`, `findings`, and the
+/// Image Pixel Module under `pixel`. When that module is missing or
+/// invalid, `pixel` is `null` and `pixel_error` gives the reason. Patient
+/// attributes are added under `patient` only when
 /// `include_patient_attributes` is set.
 ///
 /// # Errors

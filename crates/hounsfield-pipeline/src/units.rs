@@ -32,7 +32,7 @@ pub const DONE_FILE: &str = "DONE.json";
 /// Format version of unit records.
 const RECORD_VERSION: u32 = 1;
 
-/// Which units of a plan this worker converts.
+/// The units of a plan that one worker converts.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum UnitSelection {
     /// Every unit.
@@ -114,13 +114,13 @@ pub struct UnitRecord {
     pub unit: usize,
     /// Folder name of the unit.
     pub name: String,
-    /// What happened to the unit's files.
+    /// Counts of the unit's files.
     pub counts: UnitCounts,
     /// The unit's shards; each `url` is relative to the output folder.
     pub shards: Vec<IndexedShard>,
 }
 
-/// What [`convert_units`] did.
+/// Summary of a [`convert_units`] call.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct UnitsSummary {
     /// Units converted by this call.
@@ -206,7 +206,7 @@ pub fn select_units(plan: &Plan, selection: &UnitSelection) -> Result<Vec<usize>
     }
 }
 
-/// The output folder of unit `unit`.
+/// Returns the output folder of unit `unit`.
 pub fn unit_dir(output: &Path, unit: &Unit) -> PathBuf {
     output.join(UNITS_DIR).join(&unit.name)
 }
@@ -241,7 +241,7 @@ fn claim_output(plan: &Plan, output: &Path) -> Result<(), PipelineError> {
         let existing = Plan::read(&path)?;
         if existing.hash != plan.hash {
             return Err(PipelineError::Plan(format!(
-                "{} holds the outputs of another plan ({}); use a new output folder for plan {}",
+                "{} contains the outputs of another plan ({}); use a new output folder for plan {}",
                 output.display(),
                 existing.hash,
                 plan.hash

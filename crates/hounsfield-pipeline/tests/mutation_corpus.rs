@@ -53,13 +53,14 @@ const FIXTURES: &[&str] = &[
     "synthetic/g07_two_windows.dcm",
 ];
 
+/// Shards with an 8-bit PNG preview per sample. The PNG export to separate
+/// files is left out because it would write the same previews again, and
+/// the test already writes a few hundred MiB to the temporary folder.
 const RECIPE: &str = "\
 channels:
   - modality
-  - window: file
 export:
   shards: { max_samples_per_shard: 200, png: true }
-  png: { bits: 8, window: file }
 input:
   max_frame_bytes: 268435456
 ";
@@ -134,8 +135,27 @@ fn u32_le(bytes: &[u8], at: usize) -> u32 {
 fn long_length_vr(vr: &[u8]) -> bool {
     !matches!(
         vr,
-        b"AE" | b"AS" | b"AT" | b"CS" | b"DA" | b"DS" | b"DT" | b"FL" | b"FD" | b"IS" | b"LO"
-            | b"LT" | b"PN" | b"SH" | b"SL" | b"SS" | b"ST" | b"TM" | b"UI" | b"UL" | b"US"
+        b"AE"
+            | b"AS"
+            | b"AT"
+            | b"CS"
+            | b"DA"
+            | b"DS"
+            | b"DT"
+            | b"FL"
+            | b"FD"
+            | b"IS"
+            | b"LO"
+            | b"LT"
+            | b"PN"
+            | b"SH"
+            | b"SL"
+            | b"SS"
+            | b"ST"
+            | b"TM"
+            | b"UI"
+            | b"UL"
+            | b"US"
     )
 }
 
@@ -520,6 +540,22 @@ impl PeakMemory {
     }
 }
 
+/// Creates a temporary folder in `/dev/shm` where that exists, because the
+/// corpus test writes and deletes thousands of files and tmpfs does that
+/// without disk I/O.
+fn temporary_folder() -> tempfile::TempDir {
+    let shared_memory = Path::new("/dev/shm");
+    if shared_memory.is_dir() {
+        let folder = tempfile::Builder::new()
+            .prefix("hounsfield-mutants-")
+            .tempdir_in(shared_memory);
+        if let Ok(folder) = folder {
+            return folder;
+        }
+    }
+    tempfile::tempdir().unwrap()
+}
+
 fn read_manifest(output: &Path) -> Vec<Value> {
     let text = std::fs::read_to_string(output.join("manifest.jsonl")).expect("manifest.jsonl");
     text.lines()
@@ -552,7 +588,7 @@ fn shard_members(output: &Path, keys: Option<&BTreeSet<String>>) -> BTreeMap<Str
     let Ok(entries) = std::fs::read_dir(output.join("shards")) else {
         return members;
     };
-    // The folder also holds an index of the shards, which is not a tar file.
+    // The folder also contains an index of the shards, which is not a tar file.
     let mut paths: Vec<PathBuf> = entries
         .map(|entry| entry.unwrap().path())
         .filter(|path| path.extension().is_some_and(|extension| extension == "tar"))
@@ -581,7 +617,8 @@ fn shard_members(output: &Path, keys: Option<&BTreeSet<String>>) -> BTreeMap<Str
     members
 }
 
-/// The `.npy` members and PNG files written for the input `path`, in order.
+/// Returns the `.npy` and `.png` members and the PNG files written for one
+/// manifest entry, in order.
 fn outputs_of(output: &Path, entry: &Value, members: &BTreeMap<String, Vec<u8>>) -> Vec<Vec<u8>> {
     let mut outputs = Vec::new();
     for key in entry["samples"].as_array().expect("samples") {
@@ -605,7 +642,7 @@ fn mutation_corpus_converts_without_panics() {
     let _serial = SERIAL
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
-    let work = tempfile::tempdir().unwrap();
+    let work = temporary_folder();
     let input = work.path().join("in");
     std::fs::create_dir_all(input.join("originals")).unwrap();
     let mut rng = Rng(SEED);
@@ -651,7 +688,10 @@ fn mutation_corpus_converts_without_panics() {
         "converted {} files in {:.1} s; peak resident memory grew by {}",
         entries.len(),
         elapsed.as_secs_f64(),
-        peak.map_or("an unknown amount".into(), |bytes| format!("{} MiB", bytes >> 20)),
+        peak.map_or("an unknown amount".into(), |bytes| format!(
+            "{} MiB",
+            bytes >> 20
+        )),
     );
 
     // Every input is listed exactly once, with a known status.
@@ -708,13 +748,25 @@ fn mutation_corpus_converts_without_panics() {
         .iter()
         .enumerate()
         .map(|(index, relative)| {
-            let stem = Path::new(relative).file_stem().unwrap().to_string_lossy().into_owned();
-            input.join("originals").join(format!("{index:02}-{stem}.dcm")).display().to_string()
+            let stem = Path::new(relative)
+                .file_stem()
+                .unwrap()
+                .to_string_lossy()
+                .into_owned();
+            input
+                .join("originals")
+                .join(format!("{index:02}-{stem}.dcm"))
+                .display()
+                .to_string()
         })
         .collect();
     let original_keys: BTreeSet<String> = manifest
         .iter()
-        .filter(|entry| original_names.iter().any(|name| entry["path"] == name.as_str()))
+        .filter(|entry| {
+            original_names
+                .iter()
+                .any(|name| entry["path"] == name.as_str())
+        })
         .flat_map(|entry| entry["samples"].as_array().cloned().unwrap_or_default())
         .filter_map(|key| key.as_str().map(str::to_string))
         .collect();
@@ -792,6 +844,10 @@ fn absurd_dimensions_fail_fast_as_too_large() {
     assert!(elapsed < Duration::from_secs(10), "took {elapsed:?}");
     if let Some(peak) = peak {
         // 65535 x 65535 samples would need 4 GiB or more per frame.
-        assert!(peak < 256 << 20, "peak resident memory grew by {} MiB", peak >> 20);
+        assert!(
+            peak < 256 << 20,
+            "peak resident memory grew by {} MiB",
+            peak >> 20
+        );
     }
 }

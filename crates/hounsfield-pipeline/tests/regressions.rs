@@ -2,7 +2,7 @@
 //! or allocate gigabytes. Each must now fail as an ordinary per-file error
 //! with the expected message, within a small memory budget.
 //!
-//! `fixtures/regressions/README.md` says what each file triggered. Files
+//! `fixtures/regressions/README.md` lists what each file triggered. Files
 //! named `fuzz-*` come from `fuzz/run.sh` and only need to convert without a
 //! caught panic; the others are listed in [`EXPECTED`] with the message they
 //! must give.
@@ -84,7 +84,9 @@ fn every_hand_made_reproducer_is_present() {
 
 #[test]
 fn reproducers_fail_as_file_errors() {
-    let _serial = SERIAL.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let _serial = SERIAL
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     let work = tempfile::tempdir().unwrap();
     let recipe = Recipe::from_yaml(
         "channels: [modality]\nexport:\n  shards: { png: true }\n  png: { bits: 8 }\n",
@@ -104,19 +106,32 @@ fn reproducers_fail_as_file_errors() {
 
     assert_eq!(entries.len(), options.inputs.len());
     for entry in &entries {
-        let name = Path::new(&entry.path).file_name().unwrap().to_string_lossy();
+        let name = Path::new(&entry.path)
+            .file_name()
+            .unwrap()
+            .to_string_lossy();
         let error = entry.error.as_deref().unwrap_or_default();
-        assert!(!error.contains("internal error"), "{name}: caught panic: {error}");
+        assert!(
+            !error.contains("internal error"),
+            "{name}: caught panic: {error}"
+        );
         if let Some((_, expected)) = EXPECTED.iter().find(|(file, _)| *file == name) {
             assert_eq!(entry.status, Status::Error, "{name}: {entry:?}");
             assert!(error.contains(expected), "{name}: {error}");
         }
         if entry.status == Status::Error {
-            assert!(error.contains(&entry.path), "{name}: the error does not name the file: {error}");
+            assert!(
+                error.contains(&entry.path),
+                "{name}: the error does not name the file: {error}"
+            );
         }
     }
     if let Some(peak) = peak {
-        assert!(peak < MAX_PEAK_BYTES, "peak resident memory grew by {} MiB", peak >> 20);
+        assert!(
+            peak < MAX_PEAK_BYTES,
+            "peak resident memory grew by {} MiB",
+            peak >> 20
+        );
     }
 }
 
@@ -125,7 +140,9 @@ fn reproducers_fail_as_file_errors() {
 /// panic fails this test directly.
 #[test]
 fn reproducers_decode_without_panics() {
-    let _serial = SERIAL.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let _serial = SERIAL
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     let limits = DecodeLimits {
         max_frame_bytes: 16 << 20,
     };

@@ -126,9 +126,8 @@ pub fn decode_frame(
                 let expected = description.native_length() as usize;
                 check_native_length(description, expected, bytes.len(), findings)?;
             }
-            let values = unpack_native(description, &bytes, frame, big_endian_words)?;
             Ok(StoredFrame {
-                values: finish_stored(description, values, findings)?,
+                values: stored_values(description, &bytes, frame, big_endian_words, findings)?,
                 colour_space: description.photometric.clone(),
             })
         }
@@ -199,9 +198,8 @@ fn decode_jpeg(
     layout.bits_allocated = 8;
     layout.bits_stored = layout.bits_stored.min(8);
     layout.high_bit = layout.bits_stored - 1;
-    let values = unpack_native(&layout, &decoded.samples, 0, false)?;
     Ok(StoredFrame {
-        values: finish_stored(&layout, values, findings)?,
+        values: stored_values(&layout, &decoded.samples, 0, false, findings)?,
         colour_space: decoded.colour_space,
     })
 }
@@ -247,9 +245,8 @@ fn decode_rle(
     let mut layout = description.clone();
     layout.frames = 1;
     layout.planar = true;
-    let values = unpack_native(&layout, &bytes, 0, false)?;
     Ok(StoredFrame {
-        values: finish_stored(&layout, values, findings)?,
+        values: stored_values(&layout, &bytes, 0, false, findings)?,
         colour_space: description.photometric.clone(),
     })
 }
@@ -281,9 +278,8 @@ fn decode_native_ybr_full_422(
                 ),
             ));
         }
-        let values = unpack_native(description, bytes, frame, false)?;
         return Ok(StoredFrame {
-            values: finish_stored(description, values, findings)?,
+            values: stored_values(description, bytes, frame, false, findings)?,
             colour_space: Photometric::YbrFull,
         });
     }
@@ -426,14 +422,14 @@ fn decode_encapsulated(
             ),
         });
     }
-    let values = unpack_native(&layout, data, 0, false)?;
+    let values = stored_values(&layout, data, 0, false, findings)?;
     let colour_space = if codec_outputs_rgb(transfer_syntax, &description.photometric) {
         Photometric::Rgb
     } else {
         description.photometric.clone()
     };
     Ok(StoredFrame {
-        values: finish_stored(&layout, values, findings)?,
+        values,
         colour_space,
     })
 }
@@ -561,71 +557,151 @@ fn unpack_native(
     planes.map_err(|error| PixelError::Unsupported(format!("pixel layout: {error}")))
 }
 
-/// Extracts Bits Stored bits ending at High Bit and sign-extends them
-/// (PS3.5 8.1.1, PS3.3 C.7.6.3.1). Counts container values whose unused
-/// bits were set, which is a warning: they may hold overlays (PS3.3 C.9.2)
-/// or garbage.
-fn finish_stored(
+/// Reads the stored values of frame `frame` of `bytes`, laid out as
+/// `description` says: [`unpack_native`] followed by [`finish_stored`].
+/// Samples of 8 and 16 bits in plane order (one sample per pixel, or Planar
+/// Configuration 1) take a single pass with no intermediate array.
+fn stored_values(
     description: &PixelDescription,
-    raw: Array3<u32>,
+    bytes: &[u8],
+    frame: u32,
+    big_endian_words: bool,
     findings: &mut Vec<Finding>,
 ) -> Result<Array3<i64>, PixelError> {
-    let stored = description.bits_stored;
-    let shift = description.high_bit + 1 - stored;
-    let signed = description.signed;
-    let container = description.bits_allocated;
-    // Every bit mask fits in the 32-bit container; the arithmetic runs in
-    // 32-bit lanes, which vectorise on x86-64 without AVX-512, unlike the
-    // 64-bit arithmetic shift.
-    let mask = ((1u64 << stored) - 1) as u32;
-    let used = mask << shift;
-    let container_mask = if container >= 32 {
-        u32::MAX
-    } else {
-        ((1u64 << container) - 1) as u32
+    let plane_order = description.planar || description.samples_per_pixel == 1;
+    let bytes_per_sample = match description.bits_allocated {
+        8 if plane_order => 1,
+        16 if plane_order => 2,
+        _ => {
+            let raw = unpack_native(description, bytes, frame, big_endian_words)?;
+            return finish_stored(description, raw, findings);
+        }
     };
-    let unused = container_mask & !used;
-    // Sign-extended two's complement fills the bits above High Bit with
-    // copies of the sign; that is not a defect.
-    let sign_fill = unused & !((1u32 << shift) - 1);
-    // Shifting the Bits Stored value to the top of an i32 and back
-    // sign-extends it from its top bit.
-    let extend = 32 - stored;
+    let count = description.pixels_per_frame() * description.samples_per_pixel as usize;
+    let frame_bytes = count * bytes_per_sample;
+    let start = frame_bytes * frame as usize;
+    let Some(data) = bytes.get(start..start + frame_bytes) else {
+        return Err(PixelError::PixelDataTooShort {
+            expected: start + frame_bytes,
+            actual: bytes.len(),
+            description: description.summary(),
+        });
+    };
+
+    let bits = StoredBits::new(description);
+    let mut values = vec![0i64; count];
     let mut dirty = 0u64;
-    // One pass without branches: the unused bits are checked with `&`
-    // rather than `&&`.
-    let words = match raw.as_slice() {
-        Some(words) => std::borrow::Cow::Borrowed(words),
-        None => std::borrow::Cow::Owned(raw.iter().copied().collect()),
-    };
-    let values: Vec<i64> = words
-        .iter()
-        .map(|&word| {
-            let value = (word >> shift) & mask;
-            let stored_value = if signed {
-                i64::from(((value << extend) as i32) >> extend)
-            } else {
-                i64::from(value)
-            };
-            let high = word & unused;
-            let expected_high = if stored_value < 0 { sign_fill } else { 0 };
-            dirty += u64::from((high != 0) & (high != expected_high));
-            stored_value
-        })
-        .collect();
-    let values = Array3::from_shape_vec(raw.raw_dim(), values)
-        .map_err(|error| PixelError::Unsupported(format!("pixel layout: {error}")))?;
+    if bytes_per_sample == 1 {
+        for (value, &byte) in values.iter_mut().zip(data) {
+            let (stored, unused_set) = bits.extract(u32::from(byte));
+            *value = stored;
+            dirty += u64::from(unused_set);
+        }
+    } else {
+        for (value, pair) in values.iter_mut().zip(data.chunks_exact(2)) {
+            let word = u16::from_le_bytes([pair[0], pair[1]]);
+            let (stored, unused_set) = bits.extract(u32::from(word));
+            *value = stored;
+            dirty += u64::from(unused_set);
+        }
+    }
+    report_unused_bits(description, dirty, findings);
+    let shape = (
+        description.samples_per_pixel as usize,
+        description.rows as usize,
+        description.columns as usize,
+    );
+    Array3::from_shape_vec(shape, values)
+        .map_err(|error| PixelError::Unsupported(format!("pixel layout: {error}")))
+}
+
+/// How to take a stored value out of a container value (PS3.5 8.1.1,
+/// PS3.3 C.7.6.3.1): the Bits Stored bits ending at High Bit, sign-extended
+/// when Pixel Representation is 1.
+///
+/// Every mask fits in 32 bits, and the arithmetic runs on 32-bit lanes,
+/// which vectorise on x86-64 without AVX-512, unlike 64-bit arithmetic
+/// shifts.
+#[derive(Debug, Clone, Copy)]
+struct StoredBits {
+    shift: u32,
+    mask: u32,
+    signed: bool,
+    /// Container bits outside Bits Stored and High Bit.
+    unused: u32,
+    /// The unused bits above High Bit, which two's complement sign
+    /// extension sets for negative values.
+    sign_fill: u32,
+    /// Shifting the value to the top of an i32 and back sign-extends it.
+    extend: u32,
+}
+
+impl StoredBits {
+    fn new(description: &PixelDescription) -> Self {
+        let stored = description.bits_stored;
+        let shift = description.high_bit + 1 - stored;
+        let mask = ((1u64 << stored) - 1) as u32;
+        let container_mask = ((1u64 << description.bits_allocated.min(32)) - 1) as u32;
+        let unused = container_mask & !(mask << shift);
+        StoredBits {
+            shift,
+            mask,
+            signed: description.signed,
+            unused,
+            sign_fill: unused & !((1u32 << shift) - 1),
+            extend: 32 - stored,
+        }
+    }
+
+    /// Returns the stored value of a container value, and whether unused
+    /// bits were set other than by sign extension. No branches, so that
+    /// loops over it vectorise.
+    #[inline]
+    fn extract(&self, word: u32) -> (i64, bool) {
+        let value = (word >> self.shift) & self.mask;
+        let stored = if self.signed {
+            i64::from(((value << self.extend) as i32) >> self.extend)
+        } else {
+            i64::from(value)
+        };
+        let high = word & self.unused;
+        let expected_high = if stored < 0 { self.sign_fill } else { 0 };
+        (stored, (high != 0) & (high != expected_high))
+    }
+}
+
+/// Adds the warning for `dirty` container values whose unused bits were
+/// set: they may hold overlays (PS3.3 C.9.2) or garbage.
+fn report_unused_bits(description: &PixelDescription, dirty: u64, findings: &mut Vec<Finding>) {
     if dirty > 0 {
         findings.push(Finding::about(
             Severity::Warning,
             "bits-outside-bits-stored",
             tags::BITS_STORED,
             format!(
-                "{dirty} sample(s) had non-zero bits outside Bits Stored ({stored}) and High Bit ({}); they were masked off",
-                description.high_bit
+                "{dirty} sample(s) had non-zero bits outside Bits Stored ({}) and High Bit ({}); they were masked off",
+                description.bits_stored, description.high_bit
             ),
         ));
     }
+}
+
+/// Extracts Bits Stored bits ending at High Bit and sign-extends them (see
+/// [`StoredBits`]). Counts container values whose unused bits were set,
+/// which is a warning.
+fn finish_stored(
+    description: &PixelDescription,
+    raw: Array3<u32>,
+    findings: &mut Vec<Finding>,
+) -> Result<Array3<i64>, PixelError> {
+    let bits = StoredBits::new(description);
+    let mut dirty = 0u64;
+    let values = raw.mapv(|word| {
+        let (stored, unused_set) = bits.extract(word);
+        dirty += u64::from(unused_set);
+        stored
+    });
+    report_unused_bits(description, dirty, findings);
     Ok(values)
 }
 
@@ -727,6 +803,70 @@ mod tests {
         assert_eq!(raw.iter().copied().collect::<Vec<_>>(), [0, 1, 0, 1]);
         let raw = unpack_native(&description, &[0b1010_0110], 0, false).unwrap();
         assert_eq!(raw.iter().copied().collect::<Vec<_>>(), [0, 1, 1, 0]);
+    }
+
+    #[test]
+    fn one_pass_matches_unpack_then_finish() {
+        // Garbage above High Bit, sign-extended negatives, the extremes of
+        // each container, and High Bit above Bits Stored - 1.
+        let containers: [u16; 12] = [
+            0x0000, 0x0FFF, 0x0800, 0x07FF, 0xFBD0, 0xF400, 0x1FFF, 0x8000, 0xFFFF, 0x1234, 0x8001,
+            0x7FFF,
+        ];
+        let cases = [
+            (16, 16, 15, false),
+            (16, 16, 15, true),
+            (16, 12, 11, false),
+            (16, 12, 11, true),
+            (16, 12, 13, true),
+            (8, 8, 7, false),
+            (8, 8, 7, true),
+            (8, 6, 6, true),
+        ];
+        for (allocated, stored, high_bit, signed) in cases {
+            let mut description = gray(allocated, stored, signed);
+            description.high_bit = high_bit;
+            description.rows = 2;
+            description.columns = 3;
+            description.frames = 2;
+            let bytes: Vec<u8> = if allocated == 16 {
+                words(&containers)
+            } else {
+                containers.iter().map(|&word| (word >> 4) as u8).collect()
+            };
+            for frame in 0..2 {
+                let (mut one_pass, mut two_pass) = (Vec::new(), Vec::new());
+                let fused = stored_values(&description, &bytes, frame, false, &mut one_pass);
+                let raw = unpack_native(&description, &bytes, frame, false).unwrap();
+                let reference = finish_stored(&description, raw, &mut two_pass).unwrap();
+                let case = format!("{allocated}/{stored}/{high_bit}/{signed} frame {frame}");
+                assert_eq!(fused.unwrap(), reference, "{case}");
+                assert_eq!(one_pass, two_pass, "{case}");
+            }
+        }
+    }
+
+    #[test]
+    fn one_pass_reads_planar_rgb_and_rejects_short_data() {
+        let mut description = gray(8, 8, false);
+        description.samples_per_pixel = 3;
+        description.photometric = Photometric::Rgb;
+        description.planar = true;
+        let by_plane = [255, 0, 0, 255, 0, 255, 0, 255, 0, 0, 255, 255];
+        let fused = stored_values(&description, &by_plane, 0, false, &mut Vec::new()).unwrap();
+        let raw = unpack_native(&description, &by_plane, 0, false).unwrap();
+        assert_eq!(
+            fused,
+            finish_stored(&description, raw, &mut Vec::new()).unwrap()
+        );
+
+        let error = stored_values(&description, &by_plane[..11], 0, false, &mut Vec::new())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("expected 12") && error.contains("found 11"),
+            "{error}"
+        );
     }
 
     #[test]

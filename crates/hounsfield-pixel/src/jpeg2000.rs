@@ -4,7 +4,7 @@
 //! The JPEG 2000 adapter of `dicom-transfer-syntax-registry` 0.10.1 sizes
 //! its output from Rows, Columns and Samples per Pixel, then copies every
 //! decoded component into it without a bounds check. A codestream larger
-//! than the header says, or with more components, makes it panic.
+//! than the DICOM header gives, or with more components, makes it panic.
 
 use crate::describe::PixelDescription;
 
@@ -40,7 +40,8 @@ fn jp2_codestream(stream: &[u8]) -> Option<&[u8]> {
         let (header, length) = match length {
             0 => (8, stream.len() - at),
             1 => {
-                let extended = u64::from(be_u32(stream, at + 8)?) << 32 | u64::from(be_u32(stream, at + 12)?);
+                let extended =
+                    u64::from(be_u32(stream, at + 8)?) << 32 | u64::from(be_u32(stream, at + 12)?);
                 (16, usize::try_from(extended).ok()?)
             }
             _ => (8, length),
@@ -87,7 +88,9 @@ pub(crate) fn read_size(stream: &[u8]) -> Result<ImageSize, String> {
         let at = 42 + 3 * component;
         let factors = codestream.get(at + 1..at + 3).ok_or_else(short)?;
         if factors.contains(&0) {
-            return Err(format!("component {component} has a subsampling factor of 0"));
+            return Err(format!(
+                "component {component} has a subsampling factor of 0"
+            ));
         }
     }
     Ok(ImageSize {

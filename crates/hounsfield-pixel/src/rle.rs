@@ -1,11 +1,11 @@
 //! RLE Lossless (PS3.5 Annex G), decoded here rather than by
 //! `dicom-pixeldata`.
 //!
-//! The RLE adapter of `dicom-transfer-syntax-registry` 0.10.1 indexes past
-//! its buffers (a panic) when a segment decodes to fewer bytes than Rows x
-//! Columns, when the header lists fewer segments than the samples need, or
-//! when the fragment is shorter than its header. This decoder checks each of
-//! those and returns an error that names the segment.
+//! The RLE adapter of `dicom-transfer-syntax-registry` 0.10.1 panics by
+//! indexing past its buffers in three cases. A segment decodes to fewer
+//! bytes than Rows x Columns, the header lists fewer segments than the
+//! samples need, or the fragment is shorter than its header. This decoder
+//! checks each of those and returns an error that names the segment.
 
 use crate::describe::PixelDescription;
 use crate::error::PixelError;
@@ -17,8 +17,8 @@ pub(crate) const RLE_LOSSLESS: &str = "1.2.840.10008.1.2.5";
 const HEADER_BYTES: usize = 64;
 const MAX_SEGMENTS: usize = 15;
 
-/// The most output bytes one PackBits input byte can give: a replicate run
-/// of 2 input bytes gives 128 output bytes.
+/// Maximum output bytes per PackBits input byte: a replicate run of 2 input
+/// bytes gives 128 output bytes.
 const MAX_EXPANSION: usize = 64;
 
 fn invalid(frame: u32, reason: String) -> PixelError {
@@ -54,9 +54,9 @@ fn unpack_bits(segment: &[u8], length: usize) -> Result<Vec<u8>, String> {
         } else if n != -128 {
             // Repeat the next byte 1 - n times; -128 is a no-op.
             let count = (1 - i16::from(n)) as usize;
-            let &value = segment.get(at).ok_or_else(|| {
-                format!("a replicate run at byte {} has no value", at - 1)
-            })?;
+            let &value = segment
+                .get(at)
+                .ok_or_else(|| format!("a replicate run at byte {} has no value", at - 1))?;
             out.resize(out.len() + count, value);
             at += 1;
         }
@@ -98,8 +98,12 @@ pub(crate) fn decode(
     }
     let word = |index: usize| {
         let at = 4 * index;
-        u32::from_le_bytes([fragment[at], fragment[at + 1], fragment[at + 2], fragment[at + 3]])
-            as usize
+        u32::from_le_bytes([
+            fragment[at],
+            fragment[at + 1],
+            fragment[at + 2],
+            fragment[at + 3],
+        ]) as usize
     };
     let declared = word(0);
     if declared != segments || declared > MAX_SEGMENTS {
@@ -167,7 +171,11 @@ mod tests {
             bits_stored: bits,
             high_bit: bits - 1,
             signed: false,
-            photometric: if samples == 3 { Photometric::Rgb } else { Photometric::Monochrome2 },
+            photometric: if samples == 3 {
+                Photometric::Rgb
+            } else {
+                Photometric::Monochrome2
+            },
             planar: false,
             frames: 1,
         }
@@ -199,8 +207,12 @@ mod tests {
     #[test]
     fn sixteen_bit_segments_give_little_endian_samples() {
         // Pixels 0x0102 and 0x0304: the high bytes, then the low bytes.
-        let bytes = decode(&fragment(&[&[1, 1, 3], &[1, 2, 4]]), &description(1, 2, 16, 1), 0)
-            .unwrap();
+        let bytes = decode(
+            &fragment(&[&[1, 1, 3], &[1, 2, 4]]),
+            &description(1, 2, 16, 1),
+            0,
+        )
+        .unwrap();
         assert_eq!(bytes, [2, 1, 4, 3]);
     }
 
@@ -208,19 +220,32 @@ mod tests {
     fn short_segment_is_an_error_not_a_panic() {
         let error = decode(&fragment(&[&[0, 9]]), &description(2, 2, 8, 1), 0).unwrap_err();
         assert!(error.to_string().contains("segment 0"), "{error}");
-        assert!(error.to_string().contains("ends after 1 of 4 bytes"), "{error}");
+        assert!(
+            error.to_string().contains("ends after 1 of 4 bytes"),
+            "{error}"
+        );
     }
 
     #[test]
     fn segment_count_must_match_samples() {
         let error = decode(&fragment(&[&[0, 9]]), &description(1, 1, 8, 3), 0).unwrap_err();
-        assert!(error.to_string().contains("declares 1 segments, expected 3"), "{error}");
+        assert!(
+            error
+                .to_string()
+                .contains("declares 1 segments, expected 3"),
+            "{error}"
+        );
     }
 
     #[test]
     fn fragment_shorter_than_header_is_an_error() {
         let error = decode(&[1, 0, 0, 0], &description(1, 1, 8, 1), 0).unwrap_err();
-        assert!(error.to_string().contains("fewer than the 64-byte RLE header"), "{error}");
+        assert!(
+            error
+                .to_string()
+                .contains("fewer than the 64-byte RLE header"),
+            "{error}"
+        );
     }
 
     #[test]
@@ -228,13 +253,22 @@ mod tests {
         let mut bytes = fragment(&[&[0, 1], &[0, 2]]);
         bytes[8..12].copy_from_slice(&1000u32.to_le_bytes());
         let error = decode(&bytes, &description(1, 1, 16, 1), 0).unwrap_err();
-        assert!(error.to_string().contains("segment 0 spans bytes 64 to 1000"), "{error}");
+        assert!(
+            error
+                .to_string()
+                .contains("segment 0 spans bytes 64 to 1000"),
+            "{error}"
+        );
     }
 
     #[test]
-    fn tiny_segment_for_a_huge_frame_fails_before_allocating_it() {
-        let error = decode(&fragment(&[&[0x81, 0]]), &description(60000, 60000, 8, 1), 0)
-            .unwrap_err();
+    fn tiny_segment_fails_before_allocation() {
+        let error = decode(
+            &fragment(&[&[0x81, 0]]),
+            &description(60000, 60000, 8, 1),
+            0,
+        )
+        .unwrap_err();
         assert!(error.to_string().contains("too few to decode"), "{error}");
     }
 }

@@ -69,9 +69,9 @@ fn recipe_error(error: RustRecipeError) -> PyErr {
     RecipeError::new_err(error_chain(&error))
 }
 
-/// Reads a recipe given as YAML text or as the path of a YAML file (whose
-/// statistics file is resolved relative to it), and checks that the
-/// statistics its channels need are loaded; `None` when neither is given.
+/// Reads a recipe given as YAML text or as the path of a YAML file, whose
+/// statistics file is resolved relative to it. Checks that the statistics
+/// its channels need are loaded. Returns `None` when neither is given.
 fn read_recipe(yaml: Option<&str>, path: Option<&Path>) -> PyResult<Option<Recipe>> {
     let recipe = match (yaml, path) {
         (Some(_), Some(_)) => {

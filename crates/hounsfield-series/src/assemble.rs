@@ -39,10 +39,10 @@ pub struct VolumePlan {
     pub geometry: StackGeometry,
     /// The grid of the output tensor.
     pub grid: OutputGrid,
-    /// How output voxels are read from the source slices; `None` when the
+    /// The mapping of output voxels onto the source slices; `None` when the
     /// output grid is the source grid.
     pub sampling: Option<Sampling>,
-    /// How the volume was divided from the rest of its series.
+    /// The steps that divided the volume from the rest of its series.
     pub split: Vec<SplitStep>,
     /// Choices made for this volume.
     pub decisions: Vec<Decision>,
@@ -70,19 +70,20 @@ pub struct Assembly {
 ///    (unless the options keep them), images without Image Orientation
 ///    (Patient), Image Position (Patient), Rows, Columns or Pixel Spacing,
 ///    and multi-frame images without per-frame positions are excluded.
-/// 2. Slices are grouped by Series Instance UID, and a series is divided
-///    wherever Frame of Reference UID, Image Type values 1 to 3, Complex
-///    Image Component, Echo Numbers, Echo Time, Temporal Position, Stack ID,
-///    Rows and Columns, Pixel Spacing or Image Orientation (Patient) differ.
+/// 2. Slices are grouped by Series Instance UID. A series is divided
+///    wherever one of these differs: Frame of Reference UID, Image Type
+///    values 1 to 3, Complex Image Component, Echo Numbers, Echo Time,
+///    Temporal Position, Stack ID, Rows and Columns, Pixel Spacing, Image
+///    Orientation (Patient).
 /// 3. Slices are ordered by their position along the normal `n = r × c` of
 ///    Image Orientation (Patient) (PS3.3 C.7.6.2.1.1), never by Instance
 ///    Number or file name. Slices at one position with identical pixel
 ///    hashes are exact duplicates: the first by SOP Instance UID is kept.
-///    Slices at one position with different pixels go to different volumes,
-///    told apart by Acquisition Number, Trigger Time or Acquisition Time
-///    when one of them labels every repetition, else by their order of
-///    (Acquisition Number, Trigger Time, Acquisition Time, Instance Number,
-///    SOP Instance UID).
+///    Slices at one position with different pixels go to different volumes.
+///    Acquisition Number, Trigger Time or Acquisition Time separates them
+///    when one of them labels every repetition. Otherwise their order does:
+///    Acquisition Number, Trigger Time, Acquisition Time, Instance Number,
+///    then SOP Instance UID.
 /// 4. Each stack's steps along the normal are checked, all of them, and the
 ///    line of positions is compared with the normal to find tilt. The
 ///    options decide what happens to uneven and tilted stacks.
@@ -129,8 +130,8 @@ pub fn assemble(slices: &[SliceHeader], options: &AssemblyOptions) -> Assembly {
     assembly
 }
 
-/// The order that makes results independent of the file order: SOP
-/// Instance UID, frame, then path.
+/// Orders slices by SOP Instance UID, frame, then path, so that results do
+/// not depend on the order of the files.
 fn canonical_order(a: &SliceHeader, b: &SliceHeader) -> Ordering {
     a.sop_instance_uid
         .cmp(&b.sop_instance_uid)
@@ -138,8 +139,8 @@ fn canonical_order(a: &SliceHeader, b: &SliceHeader) -> Ordering {
         .then_with(|| a.path.cmp(&b.path))
 }
 
-/// The order of slices at one repeated position, for telling phases apart
-/// when no single attribute labels them.
+/// Orders the slices at one repeated position, to tell phases apart when no
+/// single attribute labels them.
 fn phase_order(a: &SliceHeader, b: &SliceHeader) -> Ordering {
     a.acquisition_number
         .cmp(&b.acquisition_number)
@@ -333,25 +334,25 @@ impl Assembler<'_> {
             return;
         }
 
-        let most = repeated
+        let max_repeats = repeated
             .iter()
             .map(|cluster| cluster.len())
             .max()
             .unwrap_or(1);
         tracing::warn!(
             series = %group.series,
-            "{} position(s) hold up to {most} different images; splitting them into separate volumes",
+            "{} position(s) hold up to {max_repeats} different images; splitting them into separate volumes",
             repeated.len()
         );
         for separator in Separator::ALL {
-            if let Some(parts) = self.separate_by(&group, &repeated, most, separator) {
+            if let Some(parts) = self.separate_by(&group, &repeated, max_repeats, separator) {
                 for part in parts {
                     self.resolve_positions(part);
                 }
                 return;
             }
         }
-        for part in self.separate_by_order(&group, &clusters, most) {
+        for part in self.separate_by_order(&group, &clusters, max_repeats) {
             self.resolve_positions(part);
         }
     }
@@ -410,7 +411,7 @@ impl Assembler<'_> {
         &self,
         group: &Group,
         repeated: &[&Vec<usize>],
-        most: usize,
+        max_repeats: usize,
         separator: Separator,
     ) -> Option<Vec<Group>> {
         let mut values: BTreeMap<String, Vec<usize>> = BTreeMap::new();
@@ -418,7 +419,7 @@ impl Assembler<'_> {
             let value = separator.value(&self.slices[member])?;
             values.entry(value).or_default().push(member);
         }
-        if values.len() != most {
+        if values.len() != max_repeats {
             return None;
         }
         for cluster in repeated {
@@ -458,8 +459,13 @@ impl Assembler<'_> {
     /// Divides `group` by the rank of each slice among the slices at its
     /// position: the first at every position form one volume, the second
     /// another, and so on.
-    fn separate_by_order(&self, group: &Group, clusters: &[Vec<usize>], most: usize) -> Vec<Group> {
-        let mut phases: Vec<Vec<usize>> = vec![Vec::new(); most];
+    fn separate_by_order(
+        &self,
+        group: &Group,
+        clusters: &[Vec<usize>],
+        max_repeats: usize,
+    ) -> Vec<Group> {
+        let mut phases: Vec<Vec<usize>> = vec![Vec::new(); max_repeats];
         for cluster in clusters {
             let mut ordered = cluster.clone();
             ordered.sort_by(|&a, &b| phase_order(&self.slices[a], &self.slices[b]));
@@ -474,11 +480,11 @@ impl Assembler<'_> {
                 let mut split = group.split.clone();
                 split.push(SplitStep {
                     key: SplitKey::RepeatedPosition,
-                    value: format!("repetition {} of {most}", rank + 1),
-                    parts: most,
+                    value: format!("repetition {} of {max_repeats}", rank + 1),
+                    parts: max_repeats,
                     message: format!(
                         "positions repeat with different pixels and no attribute labels the \
-                         repetitions; this volume holds repetition {} of {most} at each \
+                         repetitions; this volume holds repetition {} of {max_repeats} at each \
                          position, in the order of Acquisition Number, Trigger Time, \
                          Acquisition Time, Instance Number and SOP Instance UID",
                         rank + 1
@@ -604,6 +610,7 @@ impl Assembler<'_> {
         let Some(correct_tilt) = self.tilt_decision(&group, &geometry, &mut decisions) else {
             return;
         };
+
         let first = &self.slices[group.members[0]];
         let mut single_slice_spacing_mm = DEFAULT_SINGLE_SLICE_SPACING_MM;
         if geometry.len() == 1 {
@@ -613,6 +620,7 @@ impl Assembler<'_> {
             }
             decisions.push(decision);
         }
+
         let request = GridRequest {
             correct_tilt,
             even_spacing_mm,
@@ -623,6 +631,7 @@ impl Assembler<'_> {
         let columns = first.columns.unwrap_or(0) as usize;
         let (grid, sampling, resampled) = plan_grid(&geometry, rows, columns, request);
         decisions.extend(resampled);
+
         let dropped: Vec<SliceRef> = group
             .members
             .iter()
@@ -634,6 +643,7 @@ impl Assembler<'_> {
             decisions.insert(0, Decision::ExactDuplicatesDropped { dropped });
         }
         let findings = self.findings(&group.members, &geometry);
+
         for decision in &decisions {
             tracing::debug!(series = %group.series, "{}", decision.message());
         }
@@ -761,8 +771,8 @@ impl Assembler<'_> {
     }
 }
 
-/// The slice spacing of a single-slice volume: Spacing Between Slices, else
-/// Slice Thickness, else 1 mm. No position step exists to measure it.
+/// Chooses the slice spacing of a single-slice volume, which has no position
+/// step to measure: Spacing Between Slices, else Slice Thickness, else 1 mm.
 fn single_slice_decision(slice: &SliceHeader) -> Decision {
     let (spacing_mm, source) = match (slice.spacing_between_slices, slice.slice_thickness) {
         (Some(spacing), _) if spacing > 0.0 => (spacing, "SpacingBetweenSlices"),

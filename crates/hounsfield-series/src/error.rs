@@ -35,7 +35,7 @@ pub enum SeriesError {
         keyword: &'static str,
         /// The attribute tag.
         tag: Tag,
-        /// What is wrong with the value.
+        /// The problem with the value.
         reason: String,
     },
 

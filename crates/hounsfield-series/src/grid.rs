@@ -44,8 +44,8 @@ pub struct OutputGrid {
 }
 
 impl OutputGrid {
-    /// The affine in RAS coordinates (NIfTI, nibabel): the LPS affine with
-    /// its first two rows negated.
+    /// Returns the affine in RAS coordinates (NIfTI, nibabel): the LPS
+    /// affine with its first two rows negated.
     pub fn affine_ras(&self) -> Matrix4 {
         let mut ras = self.affine_lps;
         for row in ras.iter_mut().take(2) {
@@ -67,7 +67,7 @@ impl OutputGrid {
     }
 }
 
-/// How to read the output voxels from the source slices.
+/// The mapping of output voxels onto the source slices.
 ///
 /// Output voxel `(k, j, i)` lies on the source stack at slice coordinate
 /// `slices[k]` (fractional index into the source slices, in stack order).
@@ -86,7 +86,7 @@ pub struct Sampling {
     pub shifts: Vec<[f64; 2]>,
 }
 
-/// What the output grid of one stack should be.
+/// The requested output grid of one stack.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct GridRequest {
     /// Shift tilted slices in plane onto a grid at right angles.
@@ -99,8 +99,8 @@ pub(crate) struct GridRequest {
     pub single_slice_spacing_mm: f64,
 }
 
-/// The output grid of a stack, its sampling when it differs from the source
-/// grid, and the resampling decision to record.
+/// Plans the output grid of a stack. Returns the grid, its sampling when it
+/// differs from the source grid, and the resampling decision to record.
 pub(crate) fn plan_grid(
     stack: &StackGeometry,
     rows: usize,

@@ -1,5 +1,5 @@
-//! What series assembly needs from one image plane: a single-frame file or
-//! one frame of an enhanced multi-frame file.
+//! Slice headers: the attributes of one image plane (a single-frame file or
+//! one frame of an enhanced multi-frame file) that series assembly uses.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -40,7 +40,7 @@ impl Serialize for PixelHash {
     }
 }
 
-/// Where a slice's plane geometry came from.
+/// The source of a slice's plane geometry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum GeometrySource {
@@ -66,7 +66,7 @@ pub struct SliceHeader {
     pub frame: u32,
     /// Number of Frames (0028,0008) of the file, 1 when absent.
     pub number_of_frames: u32,
-    /// Where the plane geometry came from.
+    /// The source of the plane geometry.
     pub geometry_source: GeometrySource,
     /// SOP Instance UID (0008,0018).
     pub sop_instance_uid: Option<String>,
@@ -208,16 +208,16 @@ struct FrameGroups<'a> {
 }
 
 impl<'a> FrameGroups<'a> {
-    /// The first item of `sequence` in the per-frame item, else in the
-    /// shared item.
+    /// Returns the first item of `sequence` in the per-frame item, else in
+    /// the shared item.
     fn item(&self, sequence: Tag) -> Option<&'a Object> {
         self.per_frame
             .and_then(|group| first_item(group, sequence))
             .or_else(|| self.shared.and_then(|group| first_item(group, sequence)))
     }
 
-    /// The frame type item of a CT or MR image (PS3.3 C.8.15.3.1,
-    /// C.8.13.5.1), or of any other modality's Frame Type macro.
+    /// Returns the CT Image Frame Type item (PS3.3 C.8.15.3.1), else the MR
+    /// Image Frame Type item (C.8.13.5.1).
     fn frame_type_item(&self) -> Option<&'a Object> {
         self.item(tags::CT_IMAGE_FRAME_TYPE_SEQUENCE)
             .or_else(|| self.item(tags::MR_IMAGE_FRAME_TYPE_SEQUENCE))
@@ -309,6 +309,7 @@ fn read_functional_groups(
     header.image_position = None;
     header.image_orientation = None;
     header.pixel_spacing = None;
+
     if let Some(item) = groups.item(tags::PLANE_POSITION_SEQUENCE) {
         header.image_position = fixed(item, tags::IMAGE_POSITION_PATIENT)?;
     }
@@ -322,6 +323,7 @@ fn read_functional_groups(
         header.spacing_between_slices =
             attr::decimal(item, tags::SPACING_BETWEEN_SLICES)?.or(header.spacing_between_slices);
     }
+
     if let Some(item) = groups.frame_type_item() {
         let frame_type = attr::texts(item, tags::FRAME_TYPE);
         if !frame_type.is_empty() {
@@ -331,6 +333,7 @@ fn read_functional_groups(
             header.complex_image_component = Some(component);
         }
     }
+
     if let Some(item) = groups.item(tags::FRAME_CONTENT_SEQUENCE) {
         header.stack_id = attr::text(item, tags::STACK_ID);
         header.temporal_position =
@@ -469,6 +472,7 @@ mod tests {
             VR::CS,
             "ORIGINAL\\PRIMARY\\AXIAL",
         );
+
         let mut shared = Object::new_empty();
         sequence(
             &mut shared,
@@ -489,6 +493,7 @@ mod tests {
             tags::SHARED_FUNCTIONAL_GROUPS_SEQUENCE,
             vec![shared],
         );
+
         let frames = ["0\\0\\5", "0\\0\\0"]
             .iter()
             .map(|position| {
@@ -506,6 +511,7 @@ mod tests {
             tags::PER_FRAME_FUNCTIONAL_GROUPS_SEQUENCE,
             frames,
         );
+
         let slices = read_slices(Path::new("e.dcm"), &object).unwrap();
         assert_eq!(slices.len(), 2);
         assert_eq!(slices[0].image_position, Some([0.0, 0.0, 5.0]));
@@ -521,7 +527,7 @@ mod tests {
     }
 
     #[test]
-    fn per_frame_item_count_must_match_number_of_frames() {
+    fn per_frame_count_mismatch_is_an_error() {
         let mut object = Object::new_empty();
         put(&mut object, tags::NUMBER_OF_FRAMES, VR::IS, "3");
         sequence(

@@ -12,8 +12,8 @@
 //!   returns [`VolumePlan`]s and the [`ExcludedSlice`]s, each with a typed
 //!   [`ExclusionReason`], [`SplitStep`] or [`Decision`].
 //! - [`OutputGrid`] is a volume's voxel grid with its affine in LPS (and
-//!   RAS for NIfTI); [`Sampling`] says how to read its voxels from the
-//!   source slices when resampling was chosen.
+//!   RAS for NIfTI); [`Sampling`] maps its voxels onto the source slices
+//!   when resampling was chosen.
 //! - [`VolumeSpec`] is the `volumes` section of a recipe, which chooses
 //!   what happens to localizers, uneven and tilted stacks, and resampling.
 //!
@@ -23,9 +23,10 @@
 //! order, to patient coordinates.
 //!
 //! Pixels are never read here. Two slices at one position are either exact
-//! duplicates or different images (phases, echoes), which only their pixels
-//! tell; the pixel stage sets [`SliceHeader::pixel_hash`] for the slices in
-//! [`Assembly::needs_pixel_hash`] and calls [`assemble`] again.
+//! duplicates or different images (phases, echoes), and only their pixels
+//! can show which. So the pixel stage sets [`SliceHeader::pixel_hash`] for
+//! the slices in [`Assembly::needs_pixel_hash`] and calls [`assemble`]
+//! again.
 //!
 //! # Example
 //!
@@ -60,8 +61,8 @@
 //! - A series whose frames repeat one position many times (a single-slice
 //!   time series) gives one single-slice volume per repetition, not a
 //!   `(T, H, W)` sample.
-//! - Diffusion direction and b-value do not divide a series; such MR series
-//!   split only where Image Type, echo or temporal attributes differ, or by
+//! - Diffusion direction and b-value do not divide a series. Such MR series
+//!   split only where Image Type, echo or temporal attributes differ, or at
 //!   repeated positions.
 //! - Multi-frame images without per-frame functional groups (cine) are
 //!   excluded.

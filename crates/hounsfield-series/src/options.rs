@@ -4,7 +4,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-/// What to do with a stack whose slices are not evenly spaced along the
+/// The policy for a stack whose slices are not evenly spaced along the
 /// normal (a missing slice, or acquisitions with different steps).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -19,8 +19,8 @@ pub enum UnevenSpacingPolicy {
     Resample,
 }
 
-/// What to do with a tilted stack: positions that do not move along the
-/// slice normal, as with CT gantry tilt.
+/// The policy for a tilted stack, whose positions do not move along the
+/// slice normal (CT gantry tilt).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TiltPolicy {
@@ -75,9 +75,9 @@ pub struct AssemblyOptions {
     pub keep_localizers: bool,
     /// Stack DERIVED and SECONDARY images instead of excluding them.
     pub keep_derived: bool,
-    /// What to do with unevenly spaced stacks.
+    /// The policy for unevenly spaced stacks.
     pub uneven_spacing: UnevenSpacingPolicy,
-    /// What to do with tilted stacks.
+    /// The policy for tilted stacks.
     pub gantry_tilt: TiltPolicy,
     /// Positions, steps and in-plane offsets closer than this are equal, mm.
     pub spacing_tolerance_mm: f64,

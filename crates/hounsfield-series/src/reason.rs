@@ -1,4 +1,5 @@
-//! Why slices were left out, why series were split and what was decided.
+//! Reports of assembly: the reasons for exclusions, the split steps and the
+//! decisions.
 
 use std::fmt;
 
@@ -39,7 +40,7 @@ impl fmt::Display for SliceRef {
     }
 }
 
-/// Why a slice is not part of any volume.
+/// The reason a slice is not part of any volume.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "code", rename_all = "kebab-case")]
 #[non_exhaustive]
@@ -75,7 +76,7 @@ pub enum ExclusionReason {
     InvalidOrientation {
         /// Image Orientation (Patient).
         orientation: [f64; 6],
-        /// What is wrong.
+        /// The problem found.
         problem: String,
     },
     /// A multi-frame image without per-frame functional groups: all frames
@@ -110,7 +111,7 @@ pub enum ExclusionReason {
 }
 
 impl ExclusionReason {
-    /// The stable code of the reason, e.g. `localizer`.
+    /// Returns the stable code of the reason, e.g. `localizer`.
     pub fn code(&self) -> &'static str {
         match self {
             ExclusionReason::Localizer { .. } => "localizer",
@@ -199,7 +200,7 @@ pub struct ExcludedSlice {
     /// Series Instance UID, when present.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub series_instance_uid: Option<String>,
-    /// Why it was left out.
+    /// The reason it was left out.
     pub reason: ExclusionReason,
     /// The reason as a sentence.
     pub message: String,
@@ -232,7 +233,7 @@ pub enum SplitKey {
     /// Image Orientation (Patient), beyond the tolerance.
     Orientation,
     /// Several slices at one position with different pixels: phases, echoes
-    /// or acquisitions told apart by an attribute or by their order.
+    /// or acquisitions, separated by an attribute or by their order.
     RepeatedPosition,
     /// Uneven slice spacing, split into evenly spaced sub-stacks.
     UnevenSpacing,
@@ -306,14 +307,14 @@ pub enum Decision {
     SingleSlice {
         /// The spacing used, mm.
         spacing_mm: f64,
-        /// Where it came from: `SpacingBetweenSlices`, `SliceThickness` or
+        /// Its source: `SpacingBetweenSlices`, `SliceThickness` or
         /// `default`.
         source: &'static str,
     },
 }
 
 impl Decision {
-    /// The decision as a sentence.
+    /// Returns the decision as a sentence.
     pub fn message(&self) -> String {
         match self {
             Decision::ExactDuplicatesDropped { dropped } => format!(

@@ -54,10 +54,10 @@ pub struct VolumeSpec {
     /// Stack DERIVED and SECONDARY images instead of excluding them.
     #[serde(default)]
     pub keep_derived: bool,
-    /// What to do with unevenly spaced stacks.
+    /// The policy for unevenly spaced stacks.
     #[serde(default)]
     pub uneven_spacing: UnevenSpacingPolicy,
-    /// What to do with tilted stacks.
+    /// The policy for tilted stacks.
     #[serde(default)]
     pub gantry_tilt: TiltPolicy,
     /// Positions, steps and in-plane offsets closer than this are equal, mm.
@@ -161,7 +161,8 @@ impl VolumeSpec {
         }
     }
 
-    /// The options of [`assemble`](crate::assemble) this section asks for.
+    /// Returns the options of [`assemble`](crate::assemble) that this
+    /// section sets.
     pub fn assembly_options(&self) -> AssemblyOptions {
         let resample = self
             .resample

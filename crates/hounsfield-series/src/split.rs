@@ -18,7 +18,7 @@ const ECHO_TIME_TOLERANCE_MS: f64 = 1e-3;
 /// Acquisition Number is not among them: PS3.3 C.7.6.1 defines it as one
 /// continuous gathering of data, and a step-and-shoot CT series has one per
 /// rotation, so slices of one volume often carry different numbers. It only
-/// tells apart slices at a repeated position (see `assemble`).
+/// separates slices at a repeated position (see `assemble`).
 pub(crate) const SPLIT_KEYS: [SplitKey; 10] = [
     SplitKey::FrameOfReference,
     SplitKey::ImageType,
@@ -77,7 +77,7 @@ fn text_or_none<T: std::fmt::Display>(value: &Option<T>) -> String {
 }
 
 impl SplitKey {
-    /// Whether two slices fall on the same side of this key.
+    /// Tells whether two slices fall on the same side of this key.
     pub(crate) fn same(self, a: &SliceHeader, b: &SliceHeader, orientation_tolerance: f64) -> bool {
         match self {
             SplitKey::FrameOfReference => a.frame_of_reference_uid == b.frame_of_reference_uid,
@@ -131,7 +131,7 @@ impl SplitKey {
         }
     }
 
-    /// The key's value on `slice`, as text for reports.
+    /// Returns the key's value on `slice`, as text for reports.
     pub(crate) fn describe(self, slice: &SliceHeader) -> String {
         match self {
             SplitKey::FrameOfReference => text_or_none(&slice.frame_of_reference_uid),
@@ -156,7 +156,7 @@ impl SplitKey {
         }
     }
 
-    /// The attribute's name as the standard writes it.
+    /// Returns the attribute's name as the standard writes it.
     pub(crate) fn attribute(self) -> &'static str {
         match self {
             SplitKey::FrameOfReference => "Frame of Reference UID (0020,0052)",
@@ -183,7 +183,7 @@ pub(crate) struct Group {
     pub series: String,
     /// Indices of the slices.
     pub members: Vec<usize>,
-    /// How the group was divided from the rest of its series.
+    /// The steps that divided the group from the rest of its series.
     pub split: Vec<SplitStep>,
 }
 

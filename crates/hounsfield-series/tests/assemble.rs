@@ -38,7 +38,7 @@ fn hash(value: u8) -> Option<PixelHash> {
     Some(PixelHash([value; 32]))
 }
 
-/// The z of each slice of each volume.
+/// Returns the z of each slice of each volume.
 fn volume_depths(slices: &[SliceHeader], assembly: &Assembly) -> Vec<Vec<f64>> {
     assembly
         .volumes
@@ -397,6 +397,7 @@ fn ge_tilted_ct_splits_into_two_sheared_stacks() {
     // GE_14 to GE_15 1.14 mm; Acquisition Number is 12, 13, 14, 15, 15, 16.
     let slices = read_fixtures(&ge_ct());
     let assembly = assemble(&slices, &AssemblyOptions::default());
+
     assert!(assembly.excluded.is_empty(), "{:?}", assembly.excluded);
     assert_eq!(assembly.volumes.len(), 2);
     let names: Vec<Vec<String>> = assembly
@@ -419,6 +420,7 @@ fn ge_tilted_ct_splits_into_two_sheared_stacks() {
         .collect();
     assert_eq!(names[0], ["GE_12.dcm", "GE_13.dcm", "GE_14.dcm"]);
     assert_eq!(names[1], ["GE_15.dcm", "GE_16.dcm", "GE_17.dcm"]);
+
     for (volume, position_step) in assembly.volumes.iter().zip([4.22, 7.38]) {
         let geometry = &volume.geometry;
         assert!(
@@ -443,6 +445,7 @@ fn ge_tilted_ct_splits_into_two_sheared_stacks() {
             .iter()
             .any(|decision| matches!(decision, Decision::GantryTiltSheared { .. })));
     }
+
     let Decision::UnevenSpacingSplit { steps_mm, .. } = &assembly.volumes[0].decisions[0] else {
         panic!("{:?}", assembly.volumes[0].decisions);
     };
@@ -504,10 +507,12 @@ fn mr_repeated_position_is_a_second_volume() {
     let assembly = assemble(&slices, &AssemblyOptions::default());
     // Instance 1 and 16 share a position: their pixels must be compared.
     assert_eq!(assembly.needs_pixel_hash, [0, 3]);
+
     for (index, slice) in slices.iter_mut().enumerate() {
         slice.pixel_hash = hash(index as u8);
     }
     let assembly = assemble(&slices, &AssemblyOptions::default());
+
     assert_eq!(assembly.volumes.len(), 2);
     let first = &assembly.volumes[0];
     let instances: Vec<i64> = first
@@ -518,6 +523,7 @@ fn mr_repeated_position_is_a_second_volume() {
     assert_eq!(instances, [1, 2, 3, 4, 5, 6]);
     assert!(close(first.grid.spacing_mm[0], 5.0, 1e-4));
     assert_eq!(first.grid.shape, [6, 64, 64]);
+
     let second = &assembly.volumes[1];
     assert_eq!(second.slices.len(), 1);
     assert_eq!(slices[second.slices[0]].instance_number, Some(16));

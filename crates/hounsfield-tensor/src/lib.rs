@@ -66,8 +66,9 @@ pub use recipe::{
     ShardSpec, StatsSource, DEFAULT_RECIPE_YAML,
 };
 pub use render::{
-    channel_moments, render, render_channels, render_display, render_without_spatial, valid_values,
-    AppliedWindow, ChannelRecord, Display, Rendered, WindowSource,
+    channel_moments, render, render_channels, render_display, render_display_quantized,
+    render_without_spatial, valid_values, AppliedWindow, ChannelRecord, Display, Rendered,
+    WindowSource,
 };
 pub use sheet::{draw_contact_sheet, sheet_row, SheetCell, SheetRow};
 pub use spatial::{

@@ -73,7 +73,7 @@ pub struct Recipe {
     /// Which identifying attributes may be exported.
     #[serde(default)]
     pub privacy: PrivacySpec,
-    /// How series become volumes in `convert --volumes`; absent for the
+    /// The series-to-volume settings of `convert --volumes`; absent for the
     /// defaults of [`VolumeSpec`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub volumes: Option<VolumeSpec>,

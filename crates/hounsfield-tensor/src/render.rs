@@ -556,6 +556,51 @@ pub fn render_display(frame: &FrameImage, spec: &WindowSpec) -> Display {
     }
 }
 
+/// Renders the display image of [`render_display`] and converts each display
+/// value with `quantize`, such as `hounsfield_export::unit_to_u8`, in the
+/// same pass. The result is `(1, H, W)` or `(3, H, W)`, with the window used
+/// for grayscale frames. Each sample equals `quantize` of the value that
+/// [`render_display`] gives, but no `f32` image is kept and the in-window
+/// share is not counted, which makes previews cheaper.
+pub fn render_display_quantized<T: Copy>(
+    frame: &FrameImage,
+    spec: &WindowSpec,
+    quantize: impl Fn(f32) -> T,
+) -> (Array3<T>, Option<AppliedWindow>) {
+    let gray = match frame {
+        FrameImage::Color(rgb) => return (rgb.mapv(quantize), None),
+        FrameImage::Gray(gray) => gray,
+    };
+    let window =
+        choose_window(gray, spec, 0, Mode::Lenient).unwrap_or_else(|_| min_max_window(gray));
+    let prepared = Window {
+        center: window.center,
+        width: window.width,
+        function: window.function,
+    }
+    .prepare()
+    .ok();
+    // The steps of `window_plane`, in its order and precision.
+    let sample = |value: f32| {
+        let y = match &prepared {
+            Some(prepared) => prepared.apply(f64::from(value)) as f32,
+            // A min-max window of a constant image has width 0: show it black.
+            None => 0.0,
+        };
+        quantize(if window.inverted { 1.0 - y } else { y })
+    };
+    let plane = match &gray.padding {
+        Some(mask) => {
+            let padded_sample = quantize(0.0);
+            Zip::from(&gray.values)
+                .and(mask)
+                .map_collect(|&value, &padded| if padded { padded_sample } else { sample(value) })
+        }
+        None => gray.values.mapv(sample),
+    };
+    (plane.insert_axis(Axis(0)), Some(window))
+}
+
 /// Modality values of the frame's non-padding pixels, for pooling into
 /// histogram breakpoints. With `max_values`, at most that many are kept,
 /// evenly spaced in row-major order.
@@ -700,5 +745,68 @@ mod tests {
             rendered.channels[2].window.as_ref().unwrap().source,
             WindowSource::Recipe
         );
+    }
+
+    #[test]
+    fn quantized_display_equals_display_values() {
+        // `f32::to_bits` as the quantiser compares the display values bit
+        // for bit: windows from the file, the recipe and min-max,
+        // MONOCHROME1, padding, a constant image and SIGMOID.
+        let values = array![[-3024.0, -1000.0, 0.0], [39.5, 40.0, 3071.0]];
+        let window = |center, width, function| FileWindow {
+            window: Window {
+                center,
+                width,
+                function,
+            },
+            explanation: None,
+        };
+        let mut padded = gray(
+            values.clone(),
+            true,
+            vec![window(40.0, 80.0, VoiFunction::Linear)],
+        );
+        padded.padding = Some(array![[true, false, false], [false, false, false]]);
+        let frames = [
+            gray(
+                values.clone(),
+                false,
+                vec![window(40.0, 80.0, VoiFunction::Linear)],
+            ),
+            gray(
+                values.clone(),
+                true,
+                vec![window(40.0, 1.0, VoiFunction::LinearExact)],
+            ),
+            gray(
+                values.clone(),
+                false,
+                vec![window(0.0, 500.0, VoiFunction::Sigmoid)],
+            ),
+            gray(values.clone(), true, vec![]),
+            gray(Array2::from_elem((2, 2), 7.0), true, vec![]),
+            padded,
+        ];
+        let specs = [
+            WindowSpec::File,
+            WindowSpec::Fixed(Window::linear(300.0, 1500.0)),
+        ];
+        for (index, frame) in frames.into_iter().enumerate() {
+            let frame = FrameImage::Gray(frame);
+            for spec in &specs {
+                let display = render_display(&frame, spec);
+                let (bits, applied) = render_display_quantized(&frame, spec, f32::to_bits);
+                assert_eq!(
+                    bits,
+                    display.image.mapv(f32::to_bits),
+                    "frame {index}, {spec:?}"
+                );
+                assert_eq!(applied, display.window, "frame {index}, {spec:?}");
+            }
+        }
+        let rgb = FrameImage::Color(Array3::from_elem((3, 1, 2), 0.25));
+        let (bits, applied) = render_display_quantized(&rgb, &WindowSpec::File, f32::to_bits);
+        assert_eq!(bits, Array3::from_elem((3, 1, 2), 0.25f32.to_bits()));
+        assert!(applied.is_none());
     }
 }

@@ -128,10 +128,11 @@ impl DatasetStats {
     pub fn to_yaml(&self) -> Result<String, RenderError> {
         let body =
             serde_yaml_ng::to_string(self).map_err(|error| RenderError::Yaml(error.to_string()))?;
-        Ok(format!(
+        let header =
             "# Dataset statistics written by `hounsfield stats`. Reference this file from a \
-             recipe\n# with `stats: <path>` so every split is normalized with the same numbers.\n{body}"
-        ))
+                      recipe\n# with `stats: <path>` so every split is normalized with the same \
+                      numbers.\n";
+        Ok(format!("{header}{body}"))
     }
 
     /// Checks the format and the numbers.
@@ -145,7 +146,8 @@ impl DatasetStats {
             let numbers = [channel.mean, channel.std, channel.min, channel.max];
             if numbers.iter().any(|value| !value.is_finite()) || channel.std < 0.0 {
                 return Err(format!(
-                    "channels[{position}]: mean, std, min and max must be finite and std not negative"
+                    "channels[{position}]: mean, std, min and max must be finite and std not \
+                     negative"
                 ));
             }
         }

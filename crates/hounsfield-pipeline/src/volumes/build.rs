@@ -23,7 +23,8 @@ pub(crate) struct VolumeContext<'a> {
     pub recipe: &'a Recipe,
     /// The `volumes` section, defaults filled in.
     pub spec: &'a VolumeSpec,
-    /// Replaces UIDs in the metadata when the recipe asks.
+    /// Replaces UIDs in the metadata when the recipe sets
+    /// `privacy.uid_key_env`.
     pub deidentifier: &'a Deidentifier,
     /// Write `KEY.npy` for the shards.
     pub shards: bool,
@@ -36,7 +37,7 @@ pub(crate) struct BuiltVolume {
     pub npy: Option<Vec<u8>>,
     /// `KEY.json`.
     pub json: Vec<u8>,
-    /// `KEY.nii.gz`, when the recipe asks.
+    /// `KEY.nii.gz`, unless `volumes.nifti` is false.
     pub nifti: Option<Vec<u8>>,
     /// Output shape (C, D, H, W).
     pub shape: [usize; 4],
@@ -58,8 +59,8 @@ struct Stack {
     photometric: String,
 }
 
-/// Builds a volume. Never panics: a panic inside a decoder becomes an error
-/// of this volume.
+/// Builds a volume. A panic inside a decoder becomes an error of this
+/// volume.
 pub(crate) fn build_volume(
     plan: &VolumePlan,
     slices: &[SliceHeader],

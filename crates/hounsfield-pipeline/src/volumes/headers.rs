@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256};
 
 use crate::discover::InputFile;
 
-/// What the header stage found in one input file.
+/// The result of the header stage for one input file.
 #[derive(Debug)]
 pub(crate) enum FileHeaders {
     /// One header per image plane.
@@ -62,24 +62,33 @@ pub(crate) fn read_file_headers(file: &InputFile, recipe: &Recipe) -> FileHeader
     }
 }
 
-/// Digest of a decoded frame: its kind, shape and values (modality values
-/// for grayscale, RGB for colour) as little-endian float32.
+/// Computes the SHA-256 digest of a decoded frame: its kind, shape and values
+/// (modality values for grayscale, RGB for colour) as little-endian float32.
 pub(crate) fn pixel_hash(image: &FrameImage) -> PixelHash {
-    let mut hasher = Sha256::new();
-    let (kind, shape, values): (&[u8], Vec<usize>, Box<dyn Iterator<Item = &f32>>) = match image {
-        FrameImage::Gray(gray) => (
-            b"gray",
-            gray.values.shape().to_vec(),
-            Box::new(gray.values.iter()),
-        ),
-        FrameImage::Color(rgb) => (b"rgb", rgb.shape().to_vec(), Box::new(rgb.iter())),
-    };
-    hasher.update(kind);
-    for dimension in shape {
-        hasher.update((dimension as u64).to_le_bytes());
+    fn update<'a>(
+        hasher: &mut Sha256,
+        kind: &[u8],
+        shape: &[usize],
+        values: impl Iterator<Item = &'a f32>,
+    ) {
+        hasher.update(kind);
+        for &dimension in shape {
+            hasher.update((dimension as u64).to_le_bytes());
+        }
+        for value in values {
+            hasher.update(value.to_le_bytes());
+        }
     }
-    for value in values {
-        hasher.update(value.to_le_bytes());
+
+    let mut hasher = Sha256::new();
+    match image {
+        FrameImage::Gray(gray) => update(
+            &mut hasher,
+            b"gray",
+            gray.values.shape(),
+            gray.values.iter(),
+        ),
+        FrameImage::Color(rgb) => update(&mut hasher, b"rgb", rgb.shape(), rgb.iter()),
     }
     PixelHash(hasher.finalize().into())
 }
@@ -100,9 +109,9 @@ pub(crate) fn open_pixels(
     Ok((dicom, description))
 }
 
-/// Decodes the frames of `needed` slices and returns their hashes, file by
-/// file. A frame that cannot be decoded keeps no hash; the volume that holds
-/// it reports the decoding error later.
+/// Decodes `frames` (slice index and frame number) of the file at `path`
+/// and returns their hashes. A frame that cannot be decoded gets no hash,
+/// and the volume that contains it reports the decoding error later.
 pub(crate) fn hash_file_frames(
     path: &std::path::Path,
     frames: &[(usize, u32)],

@@ -9,8 +9,8 @@ use hounsfield_tensor::ChannelRecord;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-/// What the axes of the tensor and the affine mean, written into every
-/// volume's metadata.
+/// The meaning of the tensor's axes, written into every volume's
+/// metadata.
 pub(crate) const AXES: &str = "(C, D, H, W): C channel, D slice in ascending position along the \
      slice normal (row direction x column direction), H row, W column";
 /// The index order the affines map.
@@ -63,7 +63,8 @@ pub(crate) struct SliceRecord {
     pub source: String,
     /// Frame index in the file, 0-based.
     pub frame: u32,
-    /// SOP Instance UID, replaced when the recipe asks.
+    /// SOP Instance UID, replaced when the recipe sets
+    /// `privacy.uid_key_env`.
     pub sop_instance_uid: Option<String>,
     /// Instance Number, for reference only.
     pub instance_number: Option<i64>,
@@ -120,7 +121,7 @@ pub(crate) struct VolumeMetadata<'a> {
     pub nifti: Option<String>,
 }
 
-/// The source slices of `plan` as records, UIDs replaced by `deidentifier`.
+/// Lists the source slices of `plan`, UIDs replaced by `deidentifier`.
 pub(crate) fn slice_records(
     plan: &VolumePlan,
     slices: &[SliceHeader],

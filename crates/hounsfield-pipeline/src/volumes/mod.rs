@@ -3,8 +3,8 @@
 //!
 //! The run has four stages. Every file's slice headers are read in
 //! parallel, without pixels. [`hounsfield_series::assemble`] groups them
-//! into volumes; when slices share a position, their frames are decoded
-//! and hashed, and assembly runs again so that exact duplicates are
+//! into volumes. When slices share a position, their frames are decoded
+//! and hashed, and assembly runs again, so that exact duplicates are
 //! dropped and other repeats become volumes of their own. Volumes are then
 //! built in parallel, `jobs` at a time, and written in plan order: a
 //! `(C, D, H, W)` `.npy` with its JSON in the shards, and a `.nii.gz` per
@@ -51,7 +51,8 @@ pub struct VolumeRecord {
     /// The error message, when `status` is `error`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
-    /// Series Instance UID, replaced when the recipe asks.
+    /// Series Instance UID, replaced when the recipe sets
+    /// `privacy.uid_key_env`.
     pub series_instance_uid: String,
     /// Tensor shape (C, D, H, W), when built.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -66,7 +67,7 @@ pub struct VolumeRecord {
     /// The NIfTI file, relative to the output folder.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub nifti: Option<String>,
-    /// How the volume was divided from the rest of its series.
+    /// The steps that divided the volume from the rest of its series.
     pub split: Vec<SplitStep>,
     /// Choices made for the volume, each with its code and sentence.
     pub decisions: Vec<serde_json::Value>,
@@ -102,7 +103,7 @@ pub struct VolumeSummary {
     pub volume_index: PathBuf,
 }
 
-/// What happened to one input file.
+/// The outcome of one input file.
 #[derive(Debug, Default)]
 struct FileState {
     path: String,
@@ -155,9 +156,9 @@ fn remove_nifti_files(dir: &Path) -> Result<(), PipelineError> {
 /// # Errors
 ///
 /// [`PipelineError::Config`] for `resume` (not supported here) or a recipe
-/// with neither shards nor NIfTI output; the errors of output folders and
-/// shard writes, which stop the run. Errors of single files and volumes go
-/// to the manifest.
+/// with neither shards nor NIfTI output. Errors of output folders and shard
+/// writes stop the run too. Errors of single files and volumes go to the
+/// manifest instead.
 pub fn convert_volumes(
     options: &ConvertOptions,
     mut progress: impl FnMut(&VolumeRecord),
@@ -425,7 +426,7 @@ fn assemble_with_hashes(
     assemble(slices, &options)
 }
 
-/// The key of every planned volume, made unique by a suffix in the
+/// Builds the key of every planned volume, made unique by a suffix in the
 /// unlikely case that two series hash alike.
 fn volume_keys(
     assembly: &Assembly,
@@ -450,7 +451,7 @@ fn volume_keys(
         .collect()
 }
 
-/// Where [`write_volume`] writes, and what it counts.
+/// The outputs that [`write_volume`] writes to, and the counts it updates.
 struct VolumeOutput<'a> {
     shards: &'a mut Option<ShardWriter>,
     nifti_dir: &'a Path,
@@ -459,7 +460,7 @@ struct VolumeOutput<'a> {
 }
 
 /// Writes a built volume (shard sample and NIfTI file) and returns its
-/// record; a volume that failed to build gives a record with the error.
+/// record. A volume that failed to build gives a record with the error.
 fn write_volume(
     plan: &VolumePlan,
     key: &str,
@@ -473,38 +474,8 @@ fn write_volume(
         deidentifier,
         summary,
     } = output;
-    let mut sources: Vec<String> = Vec::new();
-    for &index in &plan.slices {
-        let path = slices[index].path.display().to_string();
-        if !sources.contains(&path) {
-            sources.push(path);
-        }
-    }
-    let decisions = plan
-        .decisions
-        .iter()
-        .map(|decision| {
-            serde_json::to_value(DecisionRecord {
-                decision,
-                message: decision.message(),
-            })
-            .unwrap_or_default()
-        })
-        .collect();
-    let mut record = VolumeRecord {
-        key: key.to_string(),
-        status: Status::Ok,
-        error: None,
-        series_instance_uid: deidentifier.replace_uid(&plan.series_instance_uid),
-        shape: None,
-        spacing_mm: plan.grid.spacing_mm,
-        sources,
-        shard: None,
-        nifti: None,
-        split: plan.split.clone(),
-        decisions,
-        findings: plan.findings.clone(),
-    };
+    let mut record = volume_record(plan, key, slices, deidentifier);
+
     let built = match built {
         Ok(built) => built,
         Err(error) => {
@@ -517,6 +488,7 @@ fn write_volume(
     };
     record.shape = Some(built.shape);
     record.findings = built.findings;
+
     if let Some(bytes) = &built.nifti {
         let relative = format!("nifti/{key}.nii.gz");
         if let Err(error) = write_atomic(nifti_dir.join(format!("{key}.nii.gz")), bytes) {
@@ -530,6 +502,7 @@ fn write_volume(
         record.nifti = Some(relative);
         summary.nifti_files += 1;
     }
+
     if let (Some(writer), Some(npy)) = (shards.as_mut(), built.npy) {
         let mut sample = Sample::new(key.to_string());
         sample.push_member("npy", npy);
@@ -543,7 +516,48 @@ fn write_volume(
     Ok(record)
 }
 
-/// The manifest line of one file, and its count in `summary`.
+/// Starts the record of a volume from its plan, with status `ok`.
+fn volume_record(
+    plan: &VolumePlan,
+    key: &str,
+    slices: &[SliceHeader],
+    deidentifier: &hounsfield_dicom::Deidentifier,
+) -> VolumeRecord {
+    let mut sources: Vec<String> = Vec::new();
+    for &index in &plan.slices {
+        let path = slices[index].path.display().to_string();
+        if !sources.contains(&path) {
+            sources.push(path);
+        }
+    }
+    let decisions = plan
+        .decisions
+        .iter()
+        .map(|decision| {
+            let record = DecisionRecord {
+                decision,
+                message: decision.message(),
+            };
+            serde_json::to_value(record).unwrap_or_default()
+        })
+        .collect();
+    VolumeRecord {
+        key: key.to_string(),
+        status: Status::Ok,
+        error: None,
+        series_instance_uid: deidentifier.replace_uid(&plan.series_instance_uid),
+        shape: None,
+        spacing_mm: plan.grid.spacing_mm,
+        sources,
+        shard: None,
+        nifti: None,
+        split: plan.split.clone(),
+        decisions,
+        findings: plan.findings.clone(),
+    }
+}
+
+/// Builds the manifest line of one file and counts it in `summary`.
 fn manifest_entry(
     state: FileState,
     assembly: &Assembly,

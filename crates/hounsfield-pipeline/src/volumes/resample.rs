@@ -61,7 +61,7 @@ fn sample_plane(
 
 /// Resamples a `(D, H, W)` stack of source slices onto the output grid of
 /// `sampling`. `padding` marks padding voxels of the source, which never
-/// contribute; output voxels without enough valid neighbours (outside the
+/// contribute. Output voxels without enough valid neighbours (outside the
 /// source, or surrounded by padding) are marked in the returned mask and
 /// set to 0.
 pub(crate) fn resample(
@@ -150,8 +150,8 @@ mod tests {
 
     #[test]
     fn padding_never_blends() {
-        // The padding voxel holds -2000; halfway between it and 40 the output
-        // is 40, not -980.
+        // The padding voxel is -2000. Halfway between it and 40 the output is
+        // 40, not -980.
         let values = array![[[-2000.0f32, 40.0]]];
         let padding = array![[[true, false]]];
         let plan = sampling(vec![0.0], vec![0.0], vec![0.0, 0.5, 1.0], 1);

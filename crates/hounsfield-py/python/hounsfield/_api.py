@@ -30,7 +30,7 @@ class Sample(NamedTuple):
     metadata: dict[str, Any]
     """The ``KEY.json`` member."""
     png: bytes | None
-    """The ``KEY.png`` preview, when the recipe asks for one in the shards."""
+    """The ``KEY.png`` preview, when the recipe requests one in the shards."""
     npy: bytes
     """The ``KEY.npy`` member as written to shards."""
 
@@ -230,7 +230,7 @@ def convert_plan(
     read.
 
     Raises:
-        PlanError: the plan is invalid or the output holds another plan.
+        PlanError: the plan is invalid or the output contains another plan.
     """
     text, recipe_path = _recipe_arguments(recipe)
     summary = _native.convert_plan(
