@@ -82,7 +82,9 @@ def variants(keyword: str, value: str) -> set[str]:
     return {form.lower() for form in forms}
 
 
-NEEDLES = {form: keyword for keyword, value in IDENTIFYING.items() for form in variants(keyword, value)}
+NEEDLES = {
+    form: keyword for keyword, value in IDENTIFYING.items() for form in variants(keyword, value)
+}
 
 
 @dataclass
@@ -127,7 +129,8 @@ def output_blobs(folder: Path) -> list[Blob]:
             blobs.append(Blob(f"{relative} (PNG text chunks)", text.encode("utf-8", "replace")))
         elif path.suffix == ".parquet":
             table = pq.read_table(path)
-            cells = " ".join(str(value) for column in table.to_pydict().values() for value in column)
+            columns = table.to_pydict().values()
+            cells = " ".join(str(value) for column in columns for value in column)
             names = " ".join(table.column_names)
             blobs.append(Blob(f"{relative} (Parquet cells)", f"{names} {cells}".encode()))
     return blobs
@@ -187,11 +190,8 @@ def run_all(binary: Path, inputs: Path, folder: Path, recipe: str, opt_in: bool)
     recipe_path.write_text(recipe, encoding="utf-8")
     blobs: list[Blob] = []
     convert_out = folder / "convert"
-    run(
-        [str(binary), "convert", str(inputs), "--output", str(convert_out), "--recipe", str(recipe_path)],
-        "convert stderr",
-        blobs,
-    )
+    convert_command = [str(binary), "convert", str(inputs), "--output", str(convert_out)]
+    run([*convert_command, "--recipe", str(recipe_path)], "convert stderr", blobs)
     table_flags = ["--frames", "--pixel-stats"]
     if opt_in:
         table_flags.append("--include-patient-attributes")
@@ -210,13 +210,17 @@ def run_all(binary: Path, inputs: Path, folder: Path, recipe: str, opt_in: bool)
 
 
 @pytest.fixture(scope="session")
-def default_outputs(hounsfield_bin: Path, phi_inputs: Path, tmp_path_factory: pytest.TempPathFactory) -> Outputs:
+def default_outputs(
+    hounsfield_bin: Path, phi_inputs: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Outputs:
     folder = tmp_path_factory.mktemp("default") / "out"
     return run_all(hounsfield_bin, phi_inputs, folder, RECIPE, opt_in=False)
 
 
 @pytest.fixture(scope="session")
-def opt_in_outputs(hounsfield_bin: Path, phi_inputs: Path, tmp_path_factory: pytest.TempPathFactory) -> Outputs:
+def opt_in_outputs(
+    hounsfield_bin: Path, phi_inputs: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Outputs:
     folder = tmp_path_factory.mktemp("opt-in") / "out"
     return run_all(hounsfield_bin, phi_inputs, folder, OPT_IN_RECIPE, opt_in=True)
 
@@ -241,13 +245,16 @@ def test_every_input_converted(default_outputs: Outputs) -> None:
 
 def test_outputs_are_scanned(default_outputs: Outputs) -> None:
     origins = [blob.origin for blob in default_outputs.blobs]
-    for part in [".json", ".npy", ".png", "manifest.jsonl", "recipe.yaml", "table.csv", "table.parquet"]:
+    parts = [".json", ".npy", ".png", "manifest.jsonl", "recipe.yaml", "table.csv", "table.parquet"]
+    for part in parts:
         assert any(part in origin for origin in origins), f"no {part} output was scanned"
 
 
 def test_no_identifying_value_by_default(default_outputs: Outputs) -> None:
     found = find_values(default_outputs.blobs)
-    report = "\n".join(f"{keyword}: {sorted(origins)[:5]}" for keyword, origins in sorted(found.items()))
+    report = "\n".join(
+        f"{keyword}: {sorted(origins)[:5]}" for keyword, origins in sorted(found.items())
+    )
     assert not found, f"identifying values in the default outputs:\n{report}"
 
 
@@ -280,5 +287,6 @@ def test_scan_finds_case_and_separator_variants() -> None:
 def test_copies_leave_the_fixtures_unchanged(phi_inputs: Path) -> None:
     for name, source in SOURCES.items():
         original = pydicom.dcmread(source)
-        assert str(original.get("PatientID", "")) != IDENTIFYING["PatientID"], f"{source} was modified"
+        patient_id = str(original.get("PatientID", ""))
+        assert patient_id != IDENTIFYING["PatientID"], f"{source} was modified"
         assert (phi_inputs / name).stat().st_size > 0

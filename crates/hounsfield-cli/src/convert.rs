@@ -63,7 +63,8 @@ pub(crate) fn load_recipe(path: Option<&PathBuf>) -> anyhow::Result<Recipe> {
     match path {
         None => Ok(Recipe::default_recipe()),
         Some(path) => {
-            let recipe = Recipe::load(path).with_context(|| format!("recipe {}", path.display()))?;
+            let recipe =
+                Recipe::load(path).with_context(|| format!("recipe {}", path.display()))?;
             recipe
                 .require_stats()
                 .with_context(|| format!("recipe {}", path.display()))?;

@@ -76,7 +76,35 @@ fn init_logging(verbose: u8) {
         .init();
 }
 
+/// Keeps memory freed by glibc's allocator in the process for reuse.
+///
+/// By default glibc returns freed memory at the top of a heap to the kernel
+/// once more than 128 KiB is free there, and serves large allocations with
+/// fresh `mmap` pages. Converting a 512 x 512 frame allocates and frees
+/// arrays of 0.25 to 2 MiB, so each frame then paid one page fault per 4 KiB
+/// touched. With the limits below, `convert` of 120 CT slices to `.npy`
+/// shards on one thread had 3,500 minor page faults and 0.13 s of system
+/// time instead of 135,000 and 0.49 s (GNU time, 2-core AMD EPYC VM).
+/// Freed memory is kept up to the peak that the run reached anyway.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn keep_freed_memory() {
+    // 32 MiB is the largest mmap threshold glibc accepts on 64-bit targets.
+    const MMAP_THRESHOLD: libc::c_int = 32 << 20;
+    const TRIM_THRESHOLD: libc::c_int = 256 << 20;
+    // SAFETY: `mallopt` only changes allocator parameters, and it runs here
+    // before any other thread exists. A rejected value leaves the default,
+    // which is correct, only slower, so the return values are not checked.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, MMAP_THRESHOLD);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, TRIM_THRESHOLD);
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn keep_freed_memory() {}
+
 fn main() -> ExitCode {
+    keep_freed_memory();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(error) => {

@@ -29,10 +29,12 @@ fn run(inputs: Vec<PathBuf>, recipe: &str) -> (tempfile::TempDir, Vec<Value>, Ve
     .unwrap();
     let mut samples = Vec::new();
     let shard_dir = output.path().join("shards");
+    // The folder also contains index.json, which is not a tar file.
     for shard in std::fs::read_dir(&shard_dir)
         .into_iter()
         .flatten()
         .flatten()
+        .filter(|entry| entry.path().extension().is_some_and(|ext| ext == "tar"))
     {
         let mut archive = tar::Archive::new(std::fs::File::open(shard.path()).unwrap());
         for member in archive.entries().unwrap() {

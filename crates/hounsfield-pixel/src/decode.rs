@@ -659,13 +659,17 @@ impl StoredBits {
     #[inline]
     fn extract(&self, word: u32) -> (i64, bool) {
         let value = (word >> self.shift) & self.mask;
+        let extended = ((value << self.extend) as i32) >> self.extend;
+        // Decided on 32-bit lanes, before widening: SSE2 has no 64-bit
+        // comparison.
+        let negative = self.signed & (extended < 0);
         let stored = if self.signed {
-            i64::from(((value << self.extend) as i32) >> self.extend)
+            i64::from(extended)
         } else {
             i64::from(value)
         };
         let high = word & self.unused;
-        let expected_high = if stored < 0 { self.sign_fill } else { 0 };
+        let expected_high = if negative { self.sign_fill } else { 0 };
         (stored, (high != 0) & (high != expected_high))
     }
 }

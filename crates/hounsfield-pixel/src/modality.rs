@@ -265,7 +265,9 @@ impl Padding {
 
     /// Marks the padded stored values; `true` means padding.
     pub fn mask(&self, stored: ArrayView2<i64>) -> Array2<bool> {
-        stored.mapv(|sv| (self.low..=self.high).contains(&sv))
+        // Two comparisons without a branch, which `RangeInclusive::contains`
+        // does not compile to.
+        stored.mapv(|sv| (self.low <= sv) & (sv <= self.high))
     }
 }
 

@@ -341,7 +341,8 @@ impl Assembler<'_> {
             .unwrap_or(1);
         tracing::warn!(
             series = %group.series,
-            "{} position(s) hold up to {max_repeats} different images; splitting them into separate volumes",
+            "{} position(s) hold up to {max_repeats} different images; \
+             splitting them into separate volumes",
             repeated.len()
         );
         for separator in Separator::ALL {
@@ -722,15 +723,15 @@ impl Assembler<'_> {
                 .all(|header| header.spacing_between_slices == declared);
             if let (Some(declared), true) = (declared, consistent) {
                 if (declared - step).abs() > self.options.spacing_tolerance_mm {
+                    let message = format!(
+                        "Spacing Between Slices is {declared} mm but the positions step \
+                         {step:.4} mm along the normal; the positions were used"
+                    );
                     findings.push(Finding::about(
                         Severity::Info,
                         "spacing-between-slices-differs",
                         hounsfield_dicom::tags::SPACING_BETWEEN_SLICES,
-                        format!(
-                            "Spacing Between Slices is {declared} mm but the positions step {:.4} mm \
-                             along the normal; the positions were used",
-                            step
-                        ),
+                        message,
                     ));
                 }
             }

@@ -42,7 +42,8 @@ pub enum SeriesError {
     /// The Per-frame Functional Groups Sequence does not have one item per
     /// frame (PS3.3 C.7.6.16).
     #[error(
-        "PerFrameFunctionalGroupsSequence (5200,9230) has {items} item(s) but Number of Frames is {frames}"
+        "PerFrameFunctionalGroupsSequence (5200,9230) has {items} item(s) \
+         but Number of Frames is {frames}"
     )]
     FrameCountMismatch {
         /// Items in the sequence.
