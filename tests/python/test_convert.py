@@ -63,6 +63,8 @@ BROKEN_FILES = {
     "dicom/pydicom/MR_truncated.dcm",
     "dicom/pydicom/badVR.dcm",
     "synthetic/bad_g03_pixel_data_14_bytes.dcm",
+    # Bits Stored 12 in an 8-bit container: invalid per PS3.3 C.7.6.3.
+    "synthetic/bad_val_bits_stored_above_allocated.dcm",
 }
 
 # Valid files that this build cannot decode, so `error` is their expected status.
