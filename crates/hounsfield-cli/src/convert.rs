@@ -36,7 +36,7 @@ pub(crate) struct ConvertArgs {
 
     /// Convert the work units of a plan from `hounsfield plan` into
     /// OUTPUT/units/unit-NNNNNN/ and skip those an earlier run finished.
-    /// Without --shard-index (or a job scheduler's index), every unit
+    /// Without --shard-index or a job scheduler's index, convert every unit
     #[arg(long, value_name = "PLAN", conflicts_with = "resume")]
     plan: Option<PathBuf>,
 

@@ -25,8 +25,8 @@ import numpy as np
 if TYPE_CHECKING:
     import webdataset
 
-#: Where shards come from: an output folder, a ``shards`` folder, an index
-#: file, a WebDataset URL or brace pattern, or a list of shard URLs.
+#: A source of shards: an output folder, a ``shards`` folder, an index file,
+#: a WebDataset URL or brace pattern, or a list of shard URLs.
 ShardSource = Union[str, "os.PathLike[str]", Sequence[Union[str, "os.PathLike[str]"]]]
 
 #: The array type of the tensors: ``torch.Tensor`` or ``numpy.ndarray``.
@@ -74,7 +74,7 @@ def shard_urls(source: ShardSource) -> list[str] | str:
     unchanged, and a sequence is returned as a list of strings.
 
     Raises:
-        FileNotFoundError: a folder holds no shards.
+        FileNotFoundError: a folder contains no shards.
     """
     if isinstance(source, (str, os.PathLike)):
         path = os.fspath(source)
@@ -134,7 +134,7 @@ def dataset(
     This is a ``webdataset.WebDataset`` with a decoding step, so the usual
     WebDataset methods (``.batched``, ``.map``, ``.with_epoch``) work on it.
     Shards are split between DataLoader workers, and between the ranks of a
-    ``torch.distributed`` job unless ``split_by_node`` is false; webdataset
+    ``torch.distributed`` job unless ``split_by_node`` is false. webdataset
     also reads the ``RANK``/``WORLD_SIZE`` and ``WORKER``/``NUM_WORKERS``
     environment variables. Every worker gets whole shards, so give at least
     as many shards as workers.
@@ -187,7 +187,7 @@ def indexed_dataset(
 
     Reads ``shards/index.json`` (written by ``hounsfield convert`` and
     ``hounsfield finalize``) into a ``wids.ShardListDataset`` whose items are
-    ``(tensor, metadata)`` pairs; ``len()`` is the number of samples and
+    ``(tensor, metadata)`` pairs. ``len()`` is the number of samples and
     ``dataset[i]`` the ``i``-th in index order. Local shards are read in
     place; remote ones are downloaded to ``cache_dir``.
 
