@@ -62,6 +62,7 @@ class Runner:
         self.repeat = repeat
         self.results = []
         self.samples = {}
+        self.failures = []
 
     def run(self, task, tool, cores, command, input_dir, output_dir, python=False, shell=False, sample=None):
         """Run `command` `repeat` times, keep the run with the median wall time and record it.
@@ -97,12 +98,29 @@ class Runner:
             os.remove(time_file)
             # Hounsfield exits with 1 when some inputs fail; every input here must convert.
             if completed.returncode != 0:
-                sys.stderr.write(completed.stderr.decode(errors="replace")[-4000:])
-                raise RuntimeError(f"{tool} ({task}) exited with status {completed.returncode}")
-            if sample is not None:
+                message = completed.stderr.decode(errors="replace").strip().splitlines()
+                reason = message[0] if message else "no message"
+                if tool.startswith("hounsfield"):
+                    sys.stderr.write("\n".join(message[-40:]) + "\n")
+                    raise RuntimeError(f"{tool} ({task}) exited with status {completed.returncode}")
+                # Another tool that cannot read these files is reported, not timed.
+                print(f"{task:<24} {tool:<36} failed: {reason}", file=sys.stderr)
+                self.failures.append({"task": task, "tool": tool, "cores": cores, "reason": reason})
+                shutil.rmtree(output_dir, ignore_errors=True)
+                return None
+            written = os.path.join(output_dir, sample) if sample is not None else None
+            if written is not None and not os.path.exists(written):
+                # Some tools report unreadable files on stderr and still exit with 0.
+                message = completed.stderr.decode(errors="replace").strip().splitlines()
+                reason = "no output for the first file: " + (message[0] if message else "no message")
+                print(f"{task:<24} {tool:<36} failed: {reason}", file=sys.stderr)
+                self.failures.append({"task": task, "tool": tool, "cores": cores, "reason": reason})
+                shutil.rmtree(output_dir, ignore_errors=True)
+                return None
+            if written is not None:
                 kept = os.path.join(self.config["output_root"], "samples", f"{task}.{tool}.{cores}.png")
                 os.makedirs(os.path.dirname(kept), exist_ok=True)
-                shutil.copyfile(os.path.join(output_dir, sample), kept)
+                shutil.copyfile(written, kept)
                 self.samples[(task, tool, cores)] = kept
             runs.append(
                 {
@@ -440,6 +458,10 @@ def main():
     if runner.samples:
         lines += ["### Output agreement with Hounsfield (first file, 1-core runs)", ""]
         lines += markdown_agreement(runner) + [""]
+    if runner.failures:
+        lines += ["### Runs that failed", "", "| task | tool | cores | first line of stderr |", "|---|---|---:|---|"]
+        lines += [f"| {f['task']} | {f['tool']} | {f['cores']} | {f['reason']} |" for f in runner.failures]
+        lines += [""]
     with open(args.report, "w") as handle:
         handle.write("\n".join(lines) + "\n")
     print("\n".join(lines))
