@@ -684,7 +684,7 @@ pub fn render_display_quantized<T: Copy>(
         quantize(if inverted { 1.0 - y } else { y })
     };
     if let Some(values) = gray.values.as_slice() {
-        if let Some(samples) = quantize_by_table(values, flags, &sample, padded_sample) {
+        if let Some(samples) = quantize_by_table(values, flags, sample, padded_sample) {
             // OK because `quantize_by_table` gives one sample per value.
             let plane =
                 Array3::from_shape_vec((1, rows, columns), samples).expect("one sample per pixel");
