@@ -13,7 +13,7 @@ use dicom_encoding::transfer_syntax::TransferSyntaxIndex;
 use dicom_pixeldata::PixelDecoder;
 use dicom_transfer_syntax_registry::TransferSyntaxRegistry;
 use hounsfield_dicom::{error_chain, tags, DicomFile, Finding, Severity};
-use ndarray::Array3;
+use ndarray::{Array2, Array3};
 
 use crate::describe::{Photometric, PixelDescription};
 use crate::encapsulated::frame_codestream;
@@ -96,20 +96,7 @@ pub fn decode_frame(
     limits: &DecodeLimits,
     findings: &mut Vec<Finding>,
 ) -> Result<StoredFrame, PixelError> {
-    if frame >= description.frames {
-        return Err(PixelError::FrameOutOfRange {
-            frame,
-            frames: description.frames,
-        });
-    }
-    let frame_bytes = description.native_frame_bits().div_ceil(8);
-    if frame_bytes > limits.max_frame_bytes {
-        return Err(PixelError::TooLarge {
-            description: description.summary(),
-            bytes: frame_bytes,
-            limit: limits.max_frame_bytes,
-        });
-    }
+    check_frame(description, frame, limits)?;
     let element = file
         .object
         .get(tags::PIXEL_DATA)
@@ -146,6 +133,70 @@ pub fn decode_frame(
             "Pixel Data must be a value or a pixel item sequence",
         )),
     }
+}
+
+/// Checks that `frame` exists and that its decoded size is within `limits`.
+fn check_frame(
+    description: &PixelDescription,
+    frame: u32,
+    limits: &DecodeLimits,
+) -> Result<(), PixelError> {
+    if frame >= description.frames {
+        return Err(PixelError::FrameOutOfRange {
+            frame,
+            frames: description.frames,
+        });
+    }
+    let frame_bytes = description.native_frame_bits().div_ceil(8);
+    if frame_bytes > limits.max_frame_bytes {
+        return Err(PixelError::TooLarge {
+            description: description.summary(),
+            bytes: frame_bytes,
+            limit: limits.max_frame_bytes,
+        });
+    }
+    Ok(())
+}
+
+/// Decodes frame `frame` of native grayscale Pixel Data with 8 or 16 bits
+/// allocated, the common case of CT, MR and projection radiography, to
+/// stored values as `i32`, which hold every such value and convert to
+/// floating point in vector registers. Gives the same values and findings
+/// as [`decode_frame`], in half the memory.
+///
+/// Returns `Ok(None)` for every other frame, which [`decode_frame`] takes.
+pub fn decode_native_gray(
+    file: &DicomFile,
+    description: &PixelDescription,
+    frame: u32,
+    limits: &DecodeLimits,
+    findings: &mut Vec<Finding>,
+) -> Result<Option<Array2<i32>>, PixelError> {
+    let bytes_per_sample = match description.bits_allocated {
+        8 => 1,
+        16 => 2,
+        _ => return Ok(None),
+    };
+    if description.samples_per_pixel != 1 || !description.photometric.is_monochrome() {
+        return Ok(None);
+    }
+    let Some(Value::Primitive(value)) = file.object.get(tags::PIXEL_DATA).map(|e| e.value()) else {
+        return Ok(None);
+    };
+    check_frame(description, frame, limits)?;
+    let bytes = value.to_bytes();
+    if frame == 0 {
+        let expected = description.native_length() as usize;
+        check_native_length(description, expected, bytes.len(), findings)?;
+    }
+    let data = frame_slice(description, &bytes, frame, bytes_per_sample)?;
+    let (values, dirty) =
+        plane_values::<i32>(&StoredBits::new(description), data, bytes_per_sample);
+    report_unused_bits(description, dirty, findings);
+    let shape = (description.rows as usize, description.columns as usize);
+    Array2::from_shape_vec(shape, values)
+        .map(Some)
+        .map_err(|error| PixelError::Unsupported(format!("pixel layout: {error}")))
 }
 
 fn is_jpeg_dct(transfer_syntax: &str) -> bool {
@@ -577,34 +628,9 @@ fn stored_values(
             return finish_stored(description, raw, findings);
         }
     };
-    let count = description.pixels_per_frame() * description.samples_per_pixel as usize;
-    let frame_bytes = count * bytes_per_sample;
-    let start = frame_bytes * frame as usize;
-    let Some(data) = bytes.get(start..start + frame_bytes) else {
-        return Err(PixelError::PixelDataTooShort {
-            expected: start + frame_bytes,
-            actual: bytes.len(),
-            description: description.summary(),
-        });
-    };
-
-    let bits = StoredBits::new(description);
-    let mut values = vec![0i64; count];
-    let mut dirty = 0u64;
-    if bytes_per_sample == 1 {
-        for (value, &byte) in values.iter_mut().zip(data) {
-            let (stored, unused_set) = bits.extract(u32::from(byte));
-            *value = stored;
-            dirty += u64::from(unused_set);
-        }
-    } else {
-        for (value, pair) in values.iter_mut().zip(data.chunks_exact(2)) {
-            let word = u16::from_le_bytes([pair[0], pair[1]]);
-            let (stored, unused_set) = bits.extract(u32::from(word));
-            *value = stored;
-            dirty += u64::from(unused_set);
-        }
-    }
+    let data = frame_slice(description, bytes, frame, bytes_per_sample)?;
+    let (values, dirty) =
+        plane_values::<i64>(&StoredBits::new(description), data, bytes_per_sample);
     report_unused_bits(description, dirty, findings);
     let shape = (
         description.samples_per_pixel as usize,
@@ -613,6 +639,68 @@ fn stored_values(
     );
     Array3::from_shape_vec(shape, values)
         .map_err(|error| PixelError::Unsupported(format!("pixel layout: {error}")))
+}
+
+/// The bytes of frame `frame` of native Pixel Data whose samples are
+/// `bytes_per_sample` bytes each, in plane order.
+fn frame_slice<'a>(
+    description: &PixelDescription,
+    bytes: &'a [u8],
+    frame: u32,
+    bytes_per_sample: usize,
+) -> Result<&'a [u8], PixelError> {
+    let count = description.pixels_per_frame() * description.samples_per_pixel as usize;
+    let frame_bytes = count * bytes_per_sample;
+    let start = frame_bytes * frame as usize;
+    bytes
+        .get(start..start + frame_bytes)
+        .ok_or_else(|| PixelError::PixelDataTooShort {
+            expected: start + frame_bytes,
+            actual: bytes.len(),
+            description: description.summary(),
+        })
+}
+
+/// Stored values of 8-bit (`bytes_per_sample` 1) or little-endian 16-bit
+/// samples, and the number whose unused bits were set.
+fn plane_values<S: From<i32> + Default + Copy>(
+    bits: &StoredBits,
+    data: &[u8],
+    bytes_per_sample: usize,
+) -> (Vec<S>, u64) {
+    match (bytes_per_sample, bits.signed) {
+        (1, false) => plane_values_as::<S, 1, false>(bits, data),
+        (1, true) => plane_values_as::<S, 1, true>(bits, data),
+        (_, false) => plane_values_as::<S, 2, false>(bits, data),
+        (_, true) => plane_values_as::<S, 2, true>(bits, data),
+    }
+}
+
+/// [`plane_values`] for one sample size and signedness, known at compile
+/// time so that the loop has no branches and vectorises. The unused-bit
+/// count runs in 32-bit lanes, reset every block.
+fn plane_values_as<S: From<i32> + Default + Copy, const BYTES: usize, const SIGNED: bool>(
+    bits: &StoredBits,
+    data: &[u8],
+) -> (Vec<S>, u64) {
+    const BLOCK: usize = 4096;
+    let mut values = vec![S::default(); data.len() / BYTES];
+    let mut dirty = 0u64;
+    for (block, input) in values.chunks_mut(BLOCK).zip(data.chunks(BLOCK * BYTES)) {
+        let mut block_dirty = 0u32;
+        for (value, sample) in block.iter_mut().zip(input.chunks_exact(BYTES)) {
+            let word = if BYTES == 1 {
+                u32::from(sample[0])
+            } else {
+                u32::from(u16::from_le_bytes([sample[0], sample[1]]))
+            };
+            let (stored, unused_set) = bits.extract_narrow::<SIGNED>(word);
+            *value = S::from(stored);
+            block_dirty += u32::from(unused_set);
+        }
+        dirty += u64::from(block_dirty);
+    }
+    (values, dirty)
 }
 
 /// How to take a stored value out of a container value (PS3.5 8.1.1,
@@ -651,6 +739,23 @@ impl StoredBits {
             sign_fill: unused & !((1u32 << shift) - 1),
             extend: 32 - stored,
         }
+    }
+
+    /// [`StoredBits::extract`] for Bits Stored up to 16, whose values fit
+    /// an `i32` signed or not.
+    /// `SIGNED` must equal `self.signed`.
+    #[inline]
+    fn extract_narrow<const SIGNED: bool>(&self, word: u32) -> (i32, bool) {
+        let value = (word >> self.shift) & self.mask;
+        let extended = ((value << self.extend) as i32) >> self.extend;
+        let stored = if SIGNED { extended } else { value as i32 };
+        let high = word & self.unused;
+        let expected_high = if SIGNED && extended < 0 {
+            self.sign_fill
+        } else {
+            0
+        };
+        (stored, (high != 0) & (high != expected_high))
     }
 
     /// Returns the stored value of a container value, and whether unused
@@ -730,6 +835,57 @@ mod tests {
 
     fn words(values: &[u16]) -> Vec<u8> {
         values.iter().flat_map(|v| v.to_le_bytes()).collect()
+    }
+
+    /// The `i32` path of [`decode_native_gray`] must give the values and
+    /// the unused-bit count of the general path, whose results the tests
+    /// below check by hand, for every layout of 8 and 16 bits allocated.
+    #[test]
+    fn narrow_path_matches_general_path_for_every_layout() {
+        // Container words that cover the sign bit, the top bit and the
+        // bits on either side of each field.
+        let words16: Vec<u16> = (0..=u16::MAX)
+            .step_by(97)
+            .chain([u16::MAX, 0x8000, 0x7FFF])
+            .collect();
+        for bits_allocated in [8u32, 16] {
+            for bits_stored in 1..=bits_allocated {
+                for high_bit in bits_stored - 1..bits_allocated {
+                    for signed in [false, true] {
+                        let bytes: Vec<u8> = if bits_allocated == 8 {
+                            words16.iter().map(|&w| (w >> 3) as u8).collect()
+                        } else {
+                            words(&words16)
+                        };
+                        let count = bytes.len() / (bits_allocated as usize / 8);
+                        let description = PixelDescription {
+                            rows: 1,
+                            columns: count as u32,
+                            high_bit,
+                            ..gray(bits_allocated, bits_stored, signed)
+                        };
+                        let raw = unpack_native(&description, &bytes, 0, false).unwrap();
+                        let mut findings = Vec::new();
+                        let general = finish_stored(&description, raw, &mut findings).unwrap();
+                        let (narrow, dirty) = plane_values::<i32>(
+                            &StoredBits::new(&description),
+                            &bytes,
+                            bits_allocated as usize / 8,
+                        );
+                        let widened: Vec<i64> = narrow.iter().map(|&v| i64::from(v)).collect();
+                        let layout = format!(
+                            "BA {bits_allocated} BS {bits_stored} HB {high_bit} signed {signed}"
+                        );
+                        assert_eq!(
+                            widened,
+                            general.iter().copied().collect::<Vec<_>>(),
+                            "{layout}"
+                        );
+                        assert_eq!(dirty > 0, !findings.is_empty(), "{layout}");
+                    }
+                }
+            }
+        }
     }
 
     #[test]

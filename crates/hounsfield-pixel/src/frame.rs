@@ -5,7 +5,7 @@ use hounsfield_dicom::attr::{self, Object};
 use hounsfield_dicom::{tags, DicomFile, Finding, Severity, Tag};
 use ndarray::{Array2, Array3, Axis};
 
-use crate::decode::{decode_frame, DecodeLimits};
+use crate::decode::{decode_frame, decode_native_gray, DecodeLimits};
 use crate::describe::{Photometric, PixelDescription};
 use crate::error::PixelError;
 use crate::modality::{ModalityLut, ModalityTransform, Padding};
@@ -136,8 +136,20 @@ pub fn read_frame(
     limits: &DecodeLimits,
     findings: &mut Vec<Finding>,
 ) -> Result<FrameImage, PixelError> {
-    let stored = decode_frame(file, description, frame, limits, findings)?;
     let object = file.dataset();
+    if let Some(plane) = decode_native_gray(file, description, frame, limits, findings)? {
+        let lut = ModalityLut::for_frame(object, description, frame, findings)?;
+        let padding = Padding::read(object, description.signed)?
+            .map(|padding| padding.mask_narrow(plane.view()));
+        return Ok(FrameImage::Gray(GrayFrame {
+            values: lut.apply(plane.view()),
+            padding,
+            transform: lut.transform,
+            monochrome1: description.photometric == Photometric::Monochrome1,
+            windows: file_windows(object, frame, findings),
+        }));
+    }
+    let stored = decode_frame(file, description, frame, limits, findings)?;
     if description.samples_per_pixel != 1 || description.photometric == Photometric::PaletteColor {
         return crate::colour::to_rgb(object, description, &stored, findings)
             .map(FrameImage::Color);

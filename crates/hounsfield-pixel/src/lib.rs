@@ -33,10 +33,10 @@ mod rle;
 mod window;
 
 pub use colour::to_rgb;
-pub use decode::{decode_frame, DecodeLimits, StoredFrame};
+pub use decode::{decode_frame, decode_native_gray, DecodeLimits, StoredFrame};
 pub use describe::{Photometric, PixelDescription};
 pub use error::PixelError;
 pub use frame::{file_windows, read_frame, FileWindow, FrameImage, GrayFrame};
-pub use modality::{ModalityLut, ModalityTransform, Padding};
+pub use modality::{ModalityLut, ModalityTransform, Padding, StoredValue};
 pub use palette::PaletteColorLut;
 pub use window::{InvalidWindow, PreparedWindow, VoiFunction, Window};

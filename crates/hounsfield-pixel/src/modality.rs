@@ -214,14 +214,14 @@ impl ModalityLut {
 
     /// Applies the LUT to one plane of stored values, in `f64` arithmetic
     /// rounded once to `f32`.
-    pub fn apply(&self, stored: ArrayView2<i64>) -> Array2<f32> {
+    pub fn apply<S: StoredValue>(&self, stored: ArrayView2<S>) -> Array2<f32> {
         match (&self.transform, &self.table) {
             (ModalityTransform::Lut { first_mapped, .. }, Some(table)) => {
                 let last = table.len() as i64 - 1;
                 stored.mapv(|sv| {
                     // PS3.3 C.11.1.1.1: values outside the range map to the
                     // first or last entry.
-                    let index = (sv - first_mapped).clamp(0, last);
+                    let index = (sv.widen() - first_mapped).clamp(0, last);
                     table[index as usize] as f32
                 })
             }
@@ -232,10 +232,49 @@ impl ModalityLut {
                 _,
             ) => {
                 let (slope, intercept) = (*slope, *intercept);
-                stored.mapv(|sv| (sv as f64 * slope + intercept) as f32)
+                stored.mapv(|sv| (sv.to_f64() * slope + intercept) as f32)
             }
-            _ => stored.mapv(|sv| sv as f32),
+            _ => stored.mapv(|sv| sv.to_f64() as f32),
         }
+    }
+}
+
+/// A stored value type: `i64` holds every stored value, `i32` those of up
+/// to 16 bits and converts to floating point in vector registers.
+pub trait StoredValue: Copy {
+    /// The value as an `i64`.
+    fn widen(self) -> i64;
+    /// The value as an `f64`, exactly.
+    fn to_f64(self) -> f64;
+    /// Whether the value lies in `[low, high]`.
+    fn within(self, low: i64, high: i64) -> bool;
+}
+
+impl StoredValue for i64 {
+    fn widen(self) -> i64 {
+        self
+    }
+    fn to_f64(self) -> f64 {
+        self as f64
+    }
+    fn within(self, low: i64, high: i64) -> bool {
+        // Two comparisons without a branch, which `RangeInclusive::contains`
+        // does not compile to.
+        (low <= self) & (self <= high)
+    }
+}
+
+impl StoredValue for i32 {
+    fn widen(self) -> i64 {
+        i64::from(self)
+    }
+    fn to_f64(self) -> f64 {
+        f64::from(self)
+    }
+    fn within(self, low: i64, high: i64) -> bool {
+        // Compared as i64, which SSE2 cannot do in vector registers, unless
+        // the caller clamped the bounds to i32 (see `Padding::mask`).
+        (low <= i64::from(self)) & (i64::from(self) <= high)
     }
 }
 
@@ -265,9 +304,19 @@ impl Padding {
 
     /// Marks the padded stored values; `true` means padding.
     pub fn mask(&self, stored: ArrayView2<i64>) -> Array2<bool> {
-        // Two comparisons without a branch, which `RangeInclusive::contains`
-        // does not compile to.
-        stored.mapv(|sv| (self.low <= sv) & (sv <= self.high))
+        stored.mapv(|sv| sv.within(self.low, self.high))
+    }
+
+    /// [`Padding::mask`] for `i32` stored values, compared as `i32`.
+    pub fn mask_narrow(&self, stored: ArrayView2<i32>) -> Array2<bool> {
+        let (min, max) = (i64::from(i32::MIN), i64::from(i32::MAX));
+        if self.high < min || self.low > max {
+            return Array2::from_elem(stored.raw_dim(), false);
+        }
+        // Clamping keeps the test exact: every i32 value lies inside the
+        // clamped part of the range exactly when it lies inside the range.
+        let (low, high) = (self.low.max(min) as i32, self.high.min(max) as i32);
+        stored.mapv(|sv| (low <= sv) & (sv <= high))
     }
 }
 
@@ -308,6 +357,34 @@ mod tests {
         };
         let out = lut.apply(array![[5, 12, 99]].view());
         assert_eq!(out, array![[100.0, 300.0, 400.0]]);
+    }
+
+    #[test]
+    fn narrow_padding_mask_matches_wide_one_at_the_i32_limits() {
+        let stored = array![[i32::MIN, -1, 0, 1, 65535, i32::MAX]];
+        let wide = stored.mapv(i64::from);
+        let limits = [
+            i64::MIN,
+            -(1 << 40),
+            i64::from(i32::MIN),
+            -1,
+            0,
+            1,
+            65535,
+            i64::from(i32::MAX),
+            1 << 40,
+            i64::MAX,
+        ];
+        for &low in &limits {
+            for &high in &limits {
+                let padding = Padding { low, high };
+                assert_eq!(
+                    padding.mask_narrow(stored.view()),
+                    padding.mask(wide.view()),
+                    "[{low}, {high}]"
+                );
+            }
+        }
     }
 
     #[test]

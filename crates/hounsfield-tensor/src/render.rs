@@ -375,11 +375,26 @@ fn set_padding(plane: &mut Array2<f32>, padding: Option<&Array2<bool>>, fill: f3
 
 /// Modality values with padding pixels set to the minimum of the others.
 fn modality_plane(frame: &GrayFrame) -> Array2<f32> {
-    let mut plane = frame.values.clone();
-    if let Some((low, _)) = valid_min_max(frame) {
-        set_padding(&mut plane, frame.padding.as_ref(), low);
+    let (Some(mask), Some((low, _))) = (&frame.padding, valid_min_max(frame)) else {
+        return frame.values.clone();
+    };
+    // Copied and filled in one pass, as a select so that it vectorises.
+    let fill = |value: f32, padded: bool| if padded { low } else { value };
+    if let (Some(values), Some(flags)) = (frame.values.as_slice(), mask.as_slice()) {
+        if values.len() == flags.len() {
+            let filled: Vec<f32> = values
+                .iter()
+                .zip(flags)
+                .map(|(&v, &p)| fill(v, p))
+                .collect();
+            if let Ok(plane) = Array2::from_shape_vec(frame.values.raw_dim(), filled) {
+                return plane;
+            }
+        }
     }
-    plane
+    Zip::from(&frame.values)
+        .and(mask)
+        .map_collect(|&value, &padded| fill(value, padded))
 }
 
 fn record(name: &'static str, value_space: &'static str, label: Option<String>) -> ChannelRecord {
@@ -726,6 +741,13 @@ pub fn render_display_quantized<T: Copy>(
 /// tabulates: every 16-bit stored value under a rescale slope of 1.
 const MAX_TABLE_SPAN: i64 = 1 << 16;
 
+/// 1.5 x 2^23, which rounds an `f32` below [`MAX_TABLE_MAGNITUDE`] in
+/// magnitude to an integer in the low bits of the sum.
+const ROUNDING_SHIFT: f32 = 12_582_912.0;
+
+/// 2^22: modality values at or above it in magnitude take the computed path.
+const MAX_TABLE_MAGNITUDE: f32 = 4_194_304.0;
+
 /// Maps modality values to preview samples through a table of `sample`
 /// over the integers from their minimum to their maximum, with
 /// `padded_sample` where `flags` is set. Modality values are integers for
@@ -744,41 +766,48 @@ fn quantize_by_table<T: Copy>(
     sample: impl Fn(f32) -> T,
     padded_sample: T,
 ) -> Option<Vec<T>> {
+    // Adding 1.5 x 2^23 to an `f32` of magnitude below 2^22 rounds it to
+    // an integer held in the low mantissa bits (the sum lies in
+    // (2^23, 2^24), where the spacing is 1). So a value is an integer when
+    // subtracting the constant gives it back, and the integer is the
+    // difference of the bit patterns. Unlike `as i32`, which saturates,
+    // these steps vectorise; NaN and large values fail the magnitude test.
     let (mut low, mut high) = (i32::MAX, i32::MIN);
-    let mut integral = true;
+    let mut rejected = 0u32;
     for &value in values {
-        // `as` saturates out-of-range values and maps NaN to 0, so the
-        // round trip fails for them as for fractions.
-        let integer = value as i32;
-        integral &= integer as f32 == value;
+        let shifted = value + ROUNDING_SHIFT;
+        let integer = (shifted.to_bits() as i32).wrapping_sub(ROUNDING_SHIFT.to_bits() as i32);
+        let exact = (value.abs() < MAX_TABLE_MAGNITUDE) & (shifted - ROUNDING_SHIFT == value);
+        rejected |= u32::from(!exact);
         low = low.min(integer);
         high = high.max(integer);
     }
+    let integral = rejected == 0 && !values.is_empty();
     let span = i64::from(high) - i64::from(low) + 1;
-    if !integral || values.is_empty() || span > MAX_TABLE_SPAN || span > values.len() as i64 {
+    if !integral || span > MAX_TABLE_SPAN || span > values.len() as i64 {
         return None;
     }
+    // One entry per integer in [low, high], then the padded sample, so that
+    // a padded pixel is a lookup too rather than a branch.
+    let padded_index = span as usize;
     let table: Vec<T> = (0..span)
         .map(|offset| sample((i64::from(low) + offset) as f32))
+        .chain(std::iter::once(padded_sample))
         .collect();
-    // In range because every value is an integer in [low, high].
-    let index = |value: f32| (i64::from(value as i32) - i64::from(low)) as usize;
-    let mut samples = vec![padded_sample; values.len()];
-    match flags {
-        Some(flags) if flags.len() == values.len() => {
-            for (out, (&value, &padded)) in samples.iter_mut().zip(values.iter().zip(flags)) {
-                if !padded {
-                    *out = table[index(value)];
-                }
-            }
-        }
+    // Below `padded_index` because every value is an integer in [low, high].
+    let base = (ROUNDING_SHIFT.to_bits() as i32).wrapping_add(low);
+    let index =
+        |value: f32| ((value + ROUNDING_SHIFT).to_bits() as i32).wrapping_sub(base) as u32 as usize;
+    let lookup = |position: usize| table.get(position).copied().unwrap_or(padded_sample);
+    let samples: Vec<T> = match flags {
+        Some(flags) if flags.len() == values.len() => values
+            .iter()
+            .zip(flags)
+            .map(|(&value, &padded)| lookup(if padded { padded_index } else { index(value) }))
+            .collect(),
         Some(_) => return None,
-        None => {
-            for (out, &value) in samples.iter_mut().zip(values) {
-                *out = table[index(value)];
-            }
-        }
-    }
+        None => values.iter().map(|&value| lookup(index(value))).collect(),
+    };
     Some(samples)
 }
 
@@ -1008,6 +1037,28 @@ mod tests {
     }
 
     #[test]
+    fn valid_range_orders_signs_and_skips_nan_and_padding() {
+        let values = array![
+            [-1024.5, f32::NAN, -0.0, 3071.0],
+            [f32::NEG_INFINITY, 7.0, 1e-30, -2.0]
+        ];
+        let mut frame = gray(values.clone(), false, Vec::new());
+        assert_eq!(valid_min_max(&frame), Some((f32::NEG_INFINITY, 3071.0)));
+        frame.padding = Some(array![
+            [false, false, false, true],
+            [true, false, false, false]
+        ]);
+        assert_eq!(valid_min_max(&frame), Some((-1024.5, 7.0)));
+        // Padded negative values must not lower a positive minimum.
+        frame.padding = Some(array![[true, true, true, false], [true, false, true, true]]);
+        assert_eq!(valid_min_max(&frame), Some((7.0, 3071.0)));
+        frame.padding = Some(array![[true, true, true, true], [true, true, true, true]]);
+        assert_eq!(valid_min_max(&frame), None);
+        let nan_only = gray(array![[f32::NAN]], false, Vec::new());
+        assert_eq!(valid_min_max(&nan_only), None);
+    }
+
+    #[test]
     fn quantize_table_only_for_narrow_integer_ranges() {
         let ramp: Vec<f32> = (0..64).map(|value| value as f32 - 30.0).collect();
         let table = quantize_by_table(&ramp, None, |value| value as i64, 0).unwrap();
@@ -1018,5 +1069,15 @@ mod tests {
         assert!(quantize_by_table(&with_nan, None, |value| value as i64, 0).is_none());
         let wide = [0.0, 1000.0, 2.0];
         assert!(quantize_by_table(&wide, None, |value| value as i64, 0).is_none());
+        // Negative integers and the magnitude limit of the rounding shift.
+        let negative: Vec<f32> = (0..8).map(|value| -4_194_303.0 + value as f32).collect();
+        let table = quantize_by_table(&negative, None, |value| value as i64, 0).unwrap();
+        assert_eq!(table, (-4_194_303..-4_194_295).collect::<Vec<i64>>());
+        let at_limit = [4_194_304.0f32, 4_194_303.0, 4_194_302.0, 4_194_301.0];
+        assert!(quantize_by_table(&at_limit, None, |value| value as i64, 0).is_none());
+        let infinite = [0.0, f32::INFINITY, 1.0, 2.0];
+        assert!(quantize_by_table(&infinite, None, |value| value as i64, 0).is_none());
+        let half = [0.0, 1.0, 2.5, 3.0];
+        assert!(quantize_by_table(&half, None, |value| value as i64, 0).is_none());
     }
 }
