@@ -66,6 +66,10 @@ pub trait NpyElement: Copy + sealed::Sealed {
     /// # Panics
     /// If the lengths disagree.
     fn encode_le_slice(values: &[Self], out: &mut [u8]);
+
+    /// Appends the little-endian bytes of `values` to `out`: one copy on
+    /// little-endian hosts, with no zeroed buffer first.
+    fn extend_le_slice(values: &[Self], out: &mut Vec<u8>);
 }
 
 macro_rules! impl_npy_element {
@@ -86,6 +90,14 @@ macro_rules! impl_npy_element {
                 // copy on little-endian hosts.
                 for (bytes, value) in out.chunks_exact_mut(SIZE).zip(values) {
                     bytes.copy_from_slice(&value.to_le_bytes());
+                }
+            }
+
+            fn extend_le_slice(values: &[Self], out: &mut Vec<u8>) {
+                if cfg!(target_endian = "little") {
+                    out.extend_from_slice(bytemuck::cast_slice(values));
+                } else {
+                    values.iter().for_each(|value| value.extend_le_bytes(out));
                 }
             }
         }
@@ -148,10 +160,7 @@ pub fn encode_npy<T: NpyElement, D: Dimension>(array: ArrayView<'_, T, D>) -> Re
     out.extend_from_slice(&header);
     match array.as_slice() {
         // A row-major array is already in C order: encode it in one pass.
-        Some(values) => {
-            out.resize(header.len() + std::mem::size_of_val(values), 0);
-            T::encode_le_slice(values, &mut out[header.len()..]);
-        }
+        Some(values) => T::extend_le_slice(values, &mut out),
         // `iter` visits elements in logical order for any strides.
         None => {
             for &value in array.iter() {

@@ -676,25 +676,44 @@ fn plane_values<S: From<i32> + Default + Copy>(
     }
 }
 
-/// [`plane_values`] for one sample size and signedness, known at compile
-/// time so that the loop has no branches and vectorises. The unused-bit
-/// count runs in 32-bit lanes, reset every block.
+/// [`plane_values`] for one sample size and signedness. 16-bit samples are
+/// read as a `u16` slice when the bytes are aligned for it on a
+/// little-endian host, as Pixel Data parsed into 16-bit words is, and
+/// copied into one otherwise.
 fn plane_values_as<S: From<i32> + Default + Copy, const BYTES: usize, const SIGNED: bool>(
     bits: &StoredBits,
     data: &[u8],
 ) -> (Vec<S>, u64) {
+    if BYTES == 1 {
+        return container_values::<u8, S, SIGNED>(bits, data);
+    }
+    if cfg!(target_endian = "little") {
+        if let Ok(words) = bytemuck::try_cast_slice::<u8, u16>(data) {
+            return container_values::<u16, S, SIGNED>(bits, words);
+        }
+    }
+    let words: Vec<u16> = data
+        .chunks_exact(2)
+        .map(|pair| u16::from_le_bytes([pair[0], pair[1]]))
+        .collect();
+    container_values::<u16, S, SIGNED>(bits, &words)
+}
+
+/// Stored values of host-order container values, and the number whose
+/// unused bits were set. `SIGNED` is known at compile time so that the loop
+/// has no branches and vectorises; the unused-bit count runs in 32-bit
+/// lanes, reset every block.
+fn container_values<W: Copy + Into<u32>, S: From<i32> + Default + Copy, const SIGNED: bool>(
+    bits: &StoredBits,
+    words: &[W],
+) -> (Vec<S>, u64) {
     const BLOCK: usize = 4096;
-    let mut values = vec![S::default(); data.len() / BYTES];
+    let mut values = vec![S::default(); words.len()];
     let mut dirty = 0u64;
-    for (block, input) in values.chunks_mut(BLOCK).zip(data.chunks(BLOCK * BYTES)) {
+    for (block, input) in values.chunks_mut(BLOCK).zip(words.chunks(BLOCK)) {
         let mut block_dirty = 0u32;
-        for (value, sample) in block.iter_mut().zip(input.chunks_exact(BYTES)) {
-            let word = if BYTES == 1 {
-                u32::from(sample[0])
-            } else {
-                u32::from(u16::from_le_bytes([sample[0], sample[1]]))
-            };
-            let (stored, unused_set) = bits.extract_narrow::<SIGNED>(word);
+        for (value, &word) in block.iter_mut().zip(input) {
+            let (stored, unused_set) = bits.extract_narrow::<SIGNED>(word.into());
             *value = S::from(stored);
             block_dirty += u32::from(unused_set);
         }
@@ -885,6 +904,26 @@ mod tests {
                     }
                 }
             }
+        }
+    }
+
+    #[test]
+    fn aligned_and_unaligned_words_give_the_same_values() {
+        // BS 12, HB 11, signed: 0x0FFF is -1, 0x0800 is -2048, 0xF001 has
+        // garbage above High Bit (PS3.5 8.1.1) and holds 1.
+        let samples = [0x0FFFu16, 0x0800, 0xF001, 0x07FF];
+        let description = gray(16, 12, true);
+        let bits = StoredBits::new(&description);
+        // A u16 vector is aligned for the cast; one byte into a longer
+        // buffer is not.
+        let aligned: Vec<u16> = samples.to_vec();
+        let aligned_bytes: &[u8] = bytemuck::cast_slice(&aligned);
+        let mut shifted = vec![0u8];
+        shifted.extend_from_slice(aligned_bytes);
+        for bytes in [aligned_bytes, &shifted[1..]] {
+            let (values, dirty) = plane_values::<i32>(&bits, bytes, 2);
+            assert_eq!(values, [-1, -2048, 1, 2047]);
+            assert_eq!(dirty, 1);
         }
     }
 

@@ -138,11 +138,7 @@ fn valid_min_max(frame: &GrayFrame) -> Option<(f32, f32)> {
             (Some(values), Some(flags)) if flags.len() == values.len() => {
                 let mut chunks = values.chunks_exact(LANES).zip(flags.chunks_exact(LANES));
                 for (chunk, chunk_flags) in chunks.by_ref() {
-                    for lane in 0..LANES {
-                        if !chunk_flags[lane] {
-                            range.visit(lane, chunk[lane]);
-                        }
-                    }
+                    range.visit_masked(chunk, chunk_flags);
                 }
                 let rest = values.len() - values.len() % LANES;
                 for (&value, &padded) in values[rest..].iter().zip(&flags[rest..]) {
@@ -190,6 +186,28 @@ impl LaneRange {
         } else {
             self.high[lane]
         };
+    }
+
+    /// Adds the values of one chunk of `LANES` whose flag is not set. The
+    /// flags choose infinities rather than branches, so the chunk is
+    /// handled in vector registers.
+    #[inline]
+    fn visit_masked(&mut self, chunk: &[f32], flags: &[bool]) {
+        for lane in 0..LANES {
+            let (value, skipped) = (chunk[lane], flags[lane]);
+            let for_low = if skipped { f32::INFINITY } else { value };
+            let for_high = if skipped { f32::NEG_INFINITY } else { value };
+            self.low[lane] = if for_low < self.low[lane] {
+                for_low
+            } else {
+                self.low[lane]
+            };
+            self.high[lane] = if for_high > self.high[lane] {
+                for_high
+            } else {
+                self.high[lane]
+            };
+        }
     }
 
     fn visit_slice(&mut self, values: &[f32]) {
