@@ -128,16 +128,23 @@ pub fn sniff(head: &[u8]) -> Option<Framing> {
 
 /// Reads the first bytes of `path` and recognises DICOM content (see [`sniff`]).
 pub fn sniff_file(path: &Path) -> Result<Option<Framing>, Error> {
-    let io = |source| Error::Io {
+    let file = File::open(path).map_err(|source| Error::Io {
         path: path.to_path_buf(),
         source,
-    };
-    let mut file = File::open(path).map_err(io)?;
+    })?;
+    sniff_open_file(path, &file)
+}
+
+/// [`sniff_file`] on a file that is already open, reading from its current
+/// position, which must be the start.
+fn sniff_open_file(path: &Path, file: &File) -> Result<Option<Framing>, Error> {
     let mut head = Vec::with_capacity(SNIFF_LEN);
-    file.by_ref()
-        .take(SNIFF_LEN as u64)
+    file.take(SNIFF_LEN as u64)
         .read_to_end(&mut head)
-        .map_err(io)?;
+        .map_err(|source| Error::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
     Ok(sniff(&head))
 }
 
@@ -193,12 +200,11 @@ impl DicomFile {
 /// `MAP_POPULATE`), which replaces one page fault per 4 KiB page with one
 /// system call. Without it, pages are read on first access, so a
 /// header-only read does not load the Pixel Data from disk.
-fn map_file(path: &Path, whole_file: bool) -> Result<memmap2::Mmap, Error> {
+fn map_file(path: &Path, file: &File, whole_file: bool) -> Result<memmap2::Mmap, Error> {
     let io = |source| Error::Io {
         path: path.to_path_buf(),
         source,
     };
-    let file = File::open(path).map_err(io)?;
     let mut options = memmap2::MmapOptions::new();
     if whole_file {
         options.populate();
@@ -206,7 +212,7 @@ fn map_file(path: &Path, whole_file: bool) -> Result<memmap2::Mmap, Error> {
     // SAFETY: the map is read-only and private to this process. Another
     // process truncating the file while it is read would raise SIGBUS; input
     // archives are not expected to change during a run.
-    unsafe { options.map(&file) }.map_err(io)
+    unsafe { options.map(file) }.map_err(io)
 }
 
 /// Runs the length check of [`scan`] and turns a failure into
@@ -236,7 +242,13 @@ fn check_lengths(
 /// a bare data set when `lenient_framing` is off, [`Error::Parse`] when the
 /// data set is malformed, [`Error::Io`] when the file cannot be read.
 pub fn open(path: &Path, options: &OpenOptions) -> Result<DicomFile, Error> {
-    let framing = sniff_file(path)?.ok_or_else(|| Error::NotDicom {
+    // One open file for the sniff and the map, which saves a system call
+    // pair per file on large metadata scans.
+    let file = File::open(path).map_err(|source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let framing = sniff_open_file(path, &file)?.ok_or_else(|| Error::NotDicom {
         path: path.to_path_buf(),
         reason: "no `DICM` marker at byte 128 and no data set header at byte 0".into(),
     })?;
@@ -246,7 +258,7 @@ pub fn open(path: &Path, options: &OpenOptions) -> Result<DicomFile, Error> {
     };
     let object = match framing {
         Framing::Part10 => {
-            let bytes = map_file(path, !options.stop_before_pixel_data)?;
+            let bytes = map_file(path, &file, !options.stop_before_pixel_data)?;
             check_lengths(path, &bytes, Some(132), None, 132, options)?;
             let mut open_options = OpenFileOptions::new().read_preamble(ReadPreamble::Never);
             if options.stop_before_pixel_data {
@@ -268,7 +280,7 @@ pub fn open(path: &Path, options: &OpenOptions) -> Result<DicomFile, Error> {
                 "no file meta information; reading the data set as {}",
                 encoding.uid()
             );
-            let bytes = map_file(path, !options.stop_before_pixel_data)?;
+            let bytes = map_file(path, &file, !options.stop_before_pixel_data)?;
             let start = offset as usize;
             let scan_encoding = match encoding {
                 BareEncoding::ImplicitVrLittleEndian => scan::Encoding::ImplicitLittle,

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use hounsfield_dicom::{open, sniff_file, OpenOptions};
+use hounsfield_dicom::{open, OpenOptions};
 use hounsfield_pipeline::{check_inputs, map_in_order, thread_pool, walk, InputFile};
 use hounsfield_pixel::DecodeLimits;
 
@@ -60,20 +60,15 @@ enum Outcome {
 
 fn read_file(input: &InputFile, row_options: &RowOptions, limits: &DecodeLimits) -> Outcome {
     let path = &input.path;
-    match sniff_file(path) {
-        Ok(Some(_)) => {}
-        Ok(None) => return Outcome::Skipped,
-        Err(error) => {
-            tracing::warn!("skipped: {error}");
-            return Outcome::Failed;
-        }
-    }
     let options = OpenOptions {
         stop_before_pixel_data: !row_options.needs_pixels(),
         lenient_framing: true,
     };
+    // `open` recognises DICOM by content, so other files are skipped
+    // without a separate read of their first bytes.
     let file = match open(path, &options) {
         Ok(file) => file,
+        Err(hounsfield_dicom::Error::NotDicom { .. }) => return Outcome::Skipped,
         Err(error) => {
             tracing::warn!("no row: {}", hounsfield_dicom::error_chain(&error));
             return Outcome::Failed;
