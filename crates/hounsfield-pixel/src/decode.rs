@@ -160,9 +160,9 @@ fn check_frame(
 
 /// Decodes frame `frame` of native grayscale Pixel Data with 8 or 16 bits
 /// allocated, the common case of CT, MR and projection radiography, to
-/// stored values as `i32`, which hold every such value and convert to
-/// floating point in vector registers. Gives the same values and findings
-/// as [`decode_frame`], in half the memory.
+/// stored values as `i32`. An `i32` fits every such value and converts to
+/// floating point in vector registers. The values and findings are those
+/// of [`decode_frame`], in half the memory.
 ///
 /// Returns `Ok(None)` for every other frame, which [`decode_frame`] takes.
 pub fn decode_native_gray(
@@ -910,7 +910,7 @@ mod tests {
     #[test]
     fn aligned_and_unaligned_words_give_the_same_values() {
         // BS 12, HB 11, signed: 0x0FFF is -1, 0x0800 is -2048, 0xF001 has
-        // garbage above High Bit (PS3.5 8.1.1) and holds 1.
+        // garbage above High Bit (PS3.5 8.1.1) and contains 1.
         let samples = [0x0FFFu16, 0x0800, 0xF001, 0x07FF];
         let description = gray(16, 12, true);
         let bits = StoredBits::new(&description);
