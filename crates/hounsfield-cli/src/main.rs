@@ -130,7 +130,9 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => ExitCode::from(code),
         Err(error) => {
-            eprintln!("hounsfield: error: {error:#}");
+            // Each cause once: many messages already end with their source.
+            let message = hounsfield_dicom::error_chain(error.as_ref());
+            eprintln!("hounsfield: error: {message}");
             ExitCode::from(EXIT_FATAL)
         }
     }
