@@ -20,6 +20,7 @@ import io
 import json
 import os
 import re
+import shutil
 import subprocess
 import tarfile
 import warnings
@@ -1335,3 +1336,36 @@ def test_no_partial_files(request: pytest.FixtureRequest, run_name: str) -> None
             if name.startswith(".") or ".tmp" in name:
                 leftovers.append(os.path.join(root, name))
     assert not leftovers, f"{run_name}: temporary or hidden files left behind: {leftovers}"
+
+
+# --------------------------------------------------------------------------------------
+# Output write failures
+
+
+def test_png_write_failure_adds_no_sample(hounsfield_bin: Path, tmp_path: Path) -> None:
+    """A file whose PNG cannot be written is an error and has no sample in the shards."""
+    slices = sorted((DICOM / "dcm_qa_ct").iterdir())
+    inputs = tmp_path / "in"
+    (inputs / "sub").mkdir(parents=True)
+    shutil.copyfile(slices[0], inputs / "good.dcm")
+    shutil.copyfile(slices[1], inputs / "sub" / "bad.dcm")
+    output = tmp_path / "out"
+    # A regular file where the PNG folder of `sub/bad.dcm` must go makes
+    # that one write fail, even for root, which ignores folder permissions.
+    (output / "png").mkdir(parents=True)
+    (output / "png" / "sub").write_text("not a folder")
+    recipe = (
+        "channels: [modality]\n"
+        "export:\n"
+        "  png: { bits: 8, window: file }\n"
+        "  shards: { max_samples_per_shard: 100 }\n"
+    )
+    run = run_convert(hounsfield_bin, [inputs], output, recipe)
+    assert run.returncode == 1, f"expected exit 1 for one failed file:\n{run.stderr}"
+    entries = {Path(entry["path"]).name: entry for entry in run.manifest}
+    assert entries["good.dcm"]["status"] == "ok"
+    bad = entries["bad.dcm"]
+    assert bad["status"] == "error"
+    assert "bad.dcm" in bad["error"], f"the error does not name the input: {bad['error']}"
+    assert bad["samples"] == [], f"a failed file lists samples: {bad['samples']}"
+    assert list(run.samples) == entries["good.dcm"]["samples"]

@@ -141,16 +141,24 @@ impl Writers {
                     match write_atomic(&target, &png.bytes) {
                         Ok(()) => entry.png.push(format!("png/{}", png.relative)),
                         Err(error) => {
-                            write_error = Some(hounsfield_dicom::error_chain(&error));
+                            let message = hounsfield_dicom::error_chain(&error);
+                            write_error = Some(format!("{}: {message}", file.path.display()));
                             break;
                         }
                     }
                 }
-                self.write_samples(&mut entry, samples, skip_samples)?;
-                if let Some(error) = write_error {
-                    tracing::error!("{error}");
-                    entry.status = Status::Error;
-                    entry.error = Some(error);
+                match write_error {
+                    None => self.write_samples(&mut entry, samples, skip_samples)?,
+                    Some(error) => {
+                        // A file whose PNG could not be written adds no
+                        // samples, so that its `error` status and the shards
+                        // agree. Samples committed before a resume stay listed.
+                        let committed = samples.into_iter().take(skip_samples).collect();
+                        self.write_samples(&mut entry, committed, skip_samples)?;
+                        tracing::error!("{error}");
+                        entry.status = Status::Error;
+                        entry.error = Some(error);
+                    }
                 }
             }
             Outcome::Skipped { reason } => {
