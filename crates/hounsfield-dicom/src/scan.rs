@@ -151,7 +151,14 @@ impl<'a> Scanner<'a> {
             in_pixel_data: false,
         };
         if end - at < 8 {
-            return Err(short(Tag(0, 0)));
+            // The tag is named when its four bytes are there; (0000,0000)
+            // stands in when even they are cut off.
+            let tag = if end - at >= 4 {
+                Tag(self.u16_at(at, big), self.u16_at(at + 2, big))
+            } else {
+                Tag(0, 0)
+            };
+            return Err(short(tag));
         }
         let tag = Tag(self.u16_at(at, big), self.u16_at(at + 2, big));
         if tag.0 == 0xFFFE || encoding == Encoding::ImplicitLittle {
@@ -537,6 +544,20 @@ mod tests {
         assert_eq!(
             check_file(&bytes, None, Some(Encoding::ExplicitLittle), 0),
             Ok(())
+        );
+    }
+
+    #[test]
+    fn cut_off_header_names_its_tag() {
+        let mut bytes = element((0x0008, 0x0060), b"CS", b"CT");
+        // (0019,1023) DS with its length missing: 6 of 8 header bytes.
+        bytes.extend([0x19, 0x00, 0x23, 0x10, b'D', b'S']);
+        let error = check_file(&bytes, None, Some(Encoding::ExplicitLittle), 0).unwrap_err();
+        assert_eq!(error.tag, Tag(0x0019, 0x1023));
+        assert_eq!(error.offset, 10);
+        assert!(
+            error.to_string().contains("cut off (6 bytes left)"),
+            "{error}"
         );
     }
 
