@@ -151,8 +151,8 @@ impl<'a> Scanner<'a> {
             in_pixel_data: false,
         };
         if end - at < 8 {
-            // The tag is named when its four bytes are there; (0000,0000)
-            // stands in when even they are cut off.
+            // The tag is named when its four bytes are present. When even
+            // they are cut off, (0000,0000) is reported instead.
             let tag = if end - at >= 4 {
                 Tag(self.u16_at(at, big), self.u16_at(at + 2, big))
             } else {

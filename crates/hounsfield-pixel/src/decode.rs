@@ -641,8 +641,8 @@ fn stored_values(
         .map_err(|error| PixelError::Unsupported(format!("pixel layout: {error}")))
 }
 
-/// The bytes of frame `frame` of native Pixel Data whose samples are
-/// `bytes_per_sample` bytes each, in plane order.
+/// Returns the bytes of frame `frame` of native Pixel Data whose samples
+/// are `bytes_per_sample` bytes each, in plane order.
 fn frame_slice<'a>(
     description: &PixelDescription,
     bytes: &'a [u8],

@@ -239,15 +239,13 @@ impl ModalityLut {
     }
 }
 
-/// A stored value type: `i64` holds every stored value, `i32` those of up
-/// to 16 bits and converts to floating point in vector registers.
+/// A stored value type: `i64` fits every stored value, and `i32` fits those
+/// of up to 16 bits and converts to floating point in vector registers.
 pub trait StoredValue: Copy {
-    /// The value as an `i64`.
+    /// Converts the value to an `i64`.
     fn widen(self) -> i64;
-    /// The value as an `f64`, exactly.
+    /// Converts the value to an `f64`, exactly.
     fn to_f64(self) -> f64;
-    /// Whether the value lies in `[low, high]`.
-    fn within(self, low: i64, high: i64) -> bool;
 }
 
 impl StoredValue for i64 {
@@ -257,11 +255,6 @@ impl StoredValue for i64 {
     fn to_f64(self) -> f64 {
         self as f64
     }
-    fn within(self, low: i64, high: i64) -> bool {
-        // Two comparisons without a branch, which `RangeInclusive::contains`
-        // does not compile to.
-        (low <= self) & (self <= high)
-    }
 }
 
 impl StoredValue for i32 {
@@ -270,11 +263,6 @@ impl StoredValue for i32 {
     }
     fn to_f64(self) -> f64 {
         f64::from(self)
-    }
-    fn within(self, low: i64, high: i64) -> bool {
-        // Compared as i64, which SSE2 cannot do in vector registers, unless
-        // the caller clamped the bounds to i32 (see `Padding::mask`).
-        (low <= i64::from(self)) & (i64::from(self) <= high)
     }
 }
 
@@ -304,7 +292,9 @@ impl Padding {
 
     /// Marks the padded stored values; `true` means padding.
     pub fn mask(&self, stored: ArrayView2<i64>) -> Array2<bool> {
-        stored.mapv(|sv| sv.within(self.low, self.high))
+        // Two comparisons without a branch, which `RangeInclusive::contains`
+        // does not compile to.
+        stored.mapv(|sv| (self.low <= sv) & (sv <= self.high))
     }
 
     /// [`Padding::mask`] for `i32` stored values, compared as `i32`.
@@ -360,7 +350,7 @@ mod tests {
     }
 
     #[test]
-    fn narrow_padding_mask_matches_wide_one_at_the_i32_limits() {
+    fn narrow_padding_mask_at_i32_limits() {
         let stored = array![[i32::MIN, -1, 0, 1, 65535, i32::MAX]];
         let wide = stored.mapv(i64::from);
         let limits = [
